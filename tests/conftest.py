@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny synthetic datasets made by dronefast.sample (never real data), in both layouts."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="session")
+def classes():
+    """The standard 24-class table."""
+    from dronefast.classes import standard_classes
+
+    return standard_classes()
+
+
+@pytest.fixture(scope="session")
+def sample_kaggle(tmp_path_factory) -> Path:
+    """10 synthetic images, 96x64 (WxH), Kaggle layout (id masks, class_dict_seg.csv)."""
+    from dronefast.sample import generate_sample
+
+    return generate_sample(tmp_path_factory.mktemp("kaggle") / "data", n=10, size=(64, 96), seed=1)
+
+
+@pytest.fixture(scope="session")
+def sample_both(tmp_path_factory) -> Path:
+    """4 synthetic images, 96x64, in both the Kaggle and the TU Graz layout (colour masks)."""
+    from dronefast.sample import generate_sample
+
+    return generate_sample(tmp_path_factory.mktemp("both") / "data", n=4, size=(64, 96), seed=2, layout="both")
+
+
+@pytest.fixture
+def kaggle_copy(sample_kaggle, tmp_path) -> Path:
+    """A private, writable copy of `sample_kaggle` for tests that damage the data."""
+    dst = tmp_path / "data"
+    shutil.copytree(sample_kaggle, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_dls(sample_kaggle):
+    """DataLoaders at 32x48 (HxW), batch size 3, no augmentation: fast and deterministic."""
+    from dronefast.data import drone_dataloaders
+
+    return drone_dataloaders(sample_kaggle, size=(32, 48), bs=3, valid_pct=0.2, seed=0, augment=False,
+                             progress=False)
