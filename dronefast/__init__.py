@@ -57,6 +57,8 @@ _EXPORTS: Dict[str, str] = {
     "drone_learner": "learner", "ModelInfo": "modelfile", "save_model": "modelfile", "load_model": "modelfile",
     "find_lr": "recipe", "fit_reference": "recipe", "set_precision": "recipe",
     "train": "train", "TrainResult": "train",
+    # prediction and evaluation
+    "Predictor": "predict", "predict_image": "predict", "evaluate_model": "evaluate",
     # landing
     "LandingSpot": "landing", "find_landing_spots": "landing", "landing_overlay": "landing",
     "spots_to_json": "landing", "ground_sampling_distance": "landing",

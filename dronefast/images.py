@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
-import numpy as np
 from PIL import Image
 
 from .errors import CorruptImageError

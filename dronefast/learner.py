@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-import fastai.callback.schedule  # noqa: F401  (adds fit_one_cycle and lr_find to Learner)
+import fastai.callback.schedule  # noqa: F401 -- adds fit_one_cycle and lr_find to Learner
 from fastai.learner import Learner
 from fastai.vision.learner import unet_learner
 from fastcore.meta import delegates
 
 from .encoders import encoder
-from .metrics import segmentation_metrics
+from .metrics import all_reduce_sum, segmentation_metrics
 from .modelfile import ModelInfo
 
 __all__ = ["drone_learner", "learner_info", "REFERENCE_WD"]
@@ -52,20 +52,28 @@ def drone_learner(dls, arch: str = "resnet34", pretrained: bool = True, weights:
             nothing excluded, as the reference did).
         wd: weight decay (the reference's 1e-2).
         metrics: replaces the default ``[accuracy_mask, miou]``.
-        kwargs: passed to fastai's ``unet_learner`` (e.g. ``self_attention``, ``bottle``, ``loss_func``,
-            ``path``); the U-Net options are recorded in the model description.
+        kwargs: passed to fastai's ``unet_learner`` (e.g. ``self_attention``, ``blur``, ``loss_func``, ``path``);
+            the U-Net options are recorded in the model description. (The reference's ``bottle=True`` is
+            refused: it is broken in fastai 2.8.)
 
     Returns:
         A fastai ``Learner``; with pretrained weights its encoder is frozen, as ``unet_learner`` does.
     """
+    if kwargs.get("bottle"):
+        # fastai 2.8's DynamicUnet(bottle=True) builds a last ResBlock whose output does not fit its next layer
+        raise ValueError("bottle=True is broken in fastai 2.8 (the first forward pass fails); leave it out")
+    if "norm_type" in kwargs:
+        raise ValueError("norm_type cannot be recorded in the safe model format; leave it at fastai's default")
     classes = getattr(dls, "classes", None)
     n_out = len(classes) if classes is not None else None
     void = None if void_code is None or void_code < 0 else void_code
     if metrics is None:
-        metrics = segmentation_metrics(n_out, void, classes.codes if classes is not None else None)
+        # the matrix is summed over processes when launched distributed (identity otherwise)
+        metrics = segmentation_metrics(n_out, void, classes.codes if classes is not None else None,
+                                       reduce_fn=all_reduce_sum)
     enc = encoder(arch, pretrained, weights)
     learn = unet_learner(dls, enc, pretrained=enc.pretrained, metrics=list(metrics), wd=wd, n_out=n_out, **kwargs)
-    unet_keys = ("blur", "blur_final", "self_attention", "y_range", "last_cross", "bottle", "norm_type")
+    unet_keys = ("blur", "blur_final", "self_attention", "y_range", "last_cross")
     mean, std = _normalisation(dls)
     if classes is not None:
         learn.dronefast_info = ModelInfo(arch=arch, classes=classes, size=tuple(dls.one_batch()[0].shape[-2:]),

@@ -27,8 +27,9 @@ fastai metrics (all read one shared :class:`ConfusionMetric`, the "hub"; every `
 Distributed training: each rank fills its own matrix from its shard. Set ``reduce_fn=all_reduce_sum`` on the
 hub so the matrix is summed across ranks (once per read, on every rank: fastai's Recorder reads metric values
 on every rank, so the collective calls match). fastai's ``DistributedDL`` pads the last round by repeating up
-to ``world_size - 1`` validation images; those are counted twice in the summed matrix (a negligible bias on a
-validation set of any size). The default ``reduce_fn`` is the identity (single process).
+to ``world_size - 1`` validation images so every rank gets as many; :meth:`ConfusionMetric.accumulate` drops
+those repeats, so every validation pixel is counted exactly once across ranks. The default ``reduce_fn`` is
+the identity (single process).
 """
 from __future__ import annotations
 
@@ -276,6 +277,19 @@ def all_reduce_sum(t: Tensor) -> Tensor:
     return t
 
 
+def _unpadded_count(dl, bs: int) -> int:
+    """How many of the current batch's `bs` samples are real, not the repeats fastai's ``DistributedDL`` adds
+    so that every rank gets the same number of items (all `bs` outside distributed loaders).
+
+    Rank ``r`` reads items ``r * n_padded // world_size + j`` of the padded index list; positions from ``n`` on
+    are repeats. ``dl.i`` counts the samples this rank has yielded, the current batch included.
+    """
+    if dl is None or not all(hasattr(dl, a) for a in ("i", "n", "n_padded", "rank", "world_size")):
+        return bs
+    first = dl.rank * dl.n_padded // dl.world_size + dl.i - bs
+    return max(0, min(bs, dl.n - first))
+
+
 class ConfusionMetric(Metric):
     """fastai metric hub: one ``(C, C)`` confusion matrix over every pixel of the validation set.
 
@@ -354,9 +368,13 @@ class ConfusionMetric(Metric):
             self.n_classes = n
         elif n != self.n_classes:
             raise ValueError(f"the model outputs {n} classes but the metric expects {self.n_classes}")
+        targ = learn.y
+        keep = _unpadded_count(getattr(learn, "dl", None), pred.shape[0])
+        if keep < pred.shape[0]:
+            pred, targ = pred[:keep], targ[:keep]
         with torch.no_grad():
             ids = _plain(pred).detach().argmax(dim=self.axis)
-            self._add(_confusion(ids, _plain(learn.y).detach(), self.n_classes, None, check_pred=False))
+            self._add(_confusion(ids, _plain(targ).detach(), self.n_classes, None, check_pred=False))
 
     @property
     def confusion(self) -> Tensor:

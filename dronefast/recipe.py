@@ -23,6 +23,7 @@ from fastai.callback.schedule import ParamScheduler, combined_cos, valley
 from fastai.callback.tracker import SaveModelCallback
 from fastai.learner import Learner
 from fastai.learner import save_model as fastai_save_model
+from fastai.torch_core import rank_distrib
 
 from .outputs import save_figure, write_json, write_text
 
@@ -31,6 +32,8 @@ __all__ = ["find_lr", "fit_reference", "set_precision", "resolve_precision", "Ch
 
 PathLike = Union[str, Path]
 CHECKPOINT_NAME = "last"
+#: lr_find needs this many steps: fastai's suggestion drops the first 10% and the last 5 recorded losses.
+MIN_LR_FIND_ITERS = 20
 BEST_NAME = "best"
 _STATE_FILE = "checkpoint.json"
 
@@ -39,8 +42,12 @@ def find_lr(learn: Learner, plot_path: Optional[PathLike] = None, num_it: int = 
             end_lr: float = 10) -> float:
     """Run fastai's ``lr_find`` and return its "valley" suggestion; save the loss-vs-lr plot to `plot_path`.
 
-    The model and optimizer are restored afterwards, as ``lr_find`` does.
+    The model and optimizer are restored afterwards, as ``lr_find`` does. `num_it` must be at least
+    :data:`MIN_LR_FIND_ITERS`.
     """
+    if num_it < MIN_LR_FIND_ITERS:
+        raise ValueError(f"lr_find needs num_it >= {MIN_LR_FIND_ITERS} (its suggestion ignores the first 10% and the "
+                         f"last 5 steps), got {num_it}")
     sugg = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False, suggest_funcs=(valley,))
     lr = float(sugg.valley)
     if plot_path is not None:
@@ -82,7 +89,8 @@ def resolve_precision(precision: str, device: Optional[torch.device] = None) -> 
     dev = torch.device(device) if device is not None else (
         torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
     if dev.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        # emulated bf16 (e.g. a T4, Colab's default GPU) is slow: fp16 there
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
     return "fp32"
 
 
@@ -139,6 +147,8 @@ class Checkpoint(Callback):
         self.stage, self.offset, self.tracker = stage, offset, tracker
 
     def after_epoch(self):
+        if rank_distrib():
+            return
         folder = self.path / self.model_dir
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{CHECKPOINT_NAME}.pth"
@@ -200,7 +210,8 @@ def fit_reference(learn: Learner, epochs: int = 10, lr: float = 1e-3, pct_start:
 
     Returns:
         The history as a DataFrame (one row per epoch: stage, epoch, train_loss, valid_loss, metrics, time).
-        The best weights (``models/best.pth``) are loaded into `learn` at the end.
+        The best weights (``models/best.pth``) are loaded into `learn` at the end. Launched distributed, only rank 0
+    writes the checkpoint and the logs (and returns the history; the other ranks an empty frame).
     """
     stages = [Stage(epochs, slice(lr), _is_frozen(learn))]
     if unfrozen_epochs:
@@ -228,12 +239,16 @@ def fit_reference(learn: Learner, epochs: int = 10, lr: float = 1e-3, pct_start:
         learn.freeze() if st.frozen else learn.unfreeze()
         if opt_state is not None:
             learn.opt.load_state_dict(opt_state)
-        cbs = [tracker, Checkpoint(i, start, tracker), CSVLogger(log, append=start > 0)]
+        cbs = [tracker, Checkpoint(i, start, tracker)]
+        if not rank_distrib():
+            cbs.append(CSVLogger(log, append=start > 0))
         _one_cycle(learn, st.epochs, st.lr, pct_start, start, cbs)
         ran = True
         logs.append(log)
     if state and not ran and (learn.path / learn.model_dir / f"{BEST_NAME}.pth").is_file():
         learn.load(BEST_NAME, with_opt=False)  # a finished run: the best weights, as SaveModelCallback leaves them
+    if rank_distrib():
+        return pd.DataFrame()  # rank 0 writes the logs and the history
     history = _merge_logs(learn.path, logs)
     write_text(learn.path / log_name, history.to_csv(index=False))
     return history

@@ -20,6 +20,7 @@ import numpy as np
 from .cli import format_size, run_main, size_arg
 from .encoders import ARCHS
 from .errors import UsageError
+from .recipe import MIN_LR_FIND_ITERS
 
 __all__ = ["train", "TrainResult", "main", "SAMPLE_SIZE"]
 
@@ -77,7 +78,7 @@ def train(data: Optional[str] = None, out: str = "runs/train", arch: str = "resn
           epochs: int = 10, unfrozen_epochs: int = 0, lr: Optional[float] = None, lr_find_iters: int = 100,
           valid_pct: float = 0.1, seed: int = 42, pretrained: Optional[bool] = None, weights: Optional[str] = None,
           resume: bool = False, workers: int = 0, precision: str = "auto", void_code: int = 0,
-          monitor: str = "accuracy_mask", pct_start: float = 0.8, progress: bool = True,
+          monitor: str = "accuracy_mask", pct_start: float = 0.8, sync_bn: bool = False, progress: bool = True,
           args: Optional[Dict[str, Any]] = None) -> TrainResult:
     """Train a U-Net on `data` and write every output into `out` (see the module docstring).
 
@@ -86,7 +87,7 @@ def train(data: Optional[str] = None, out: str = "runs/train", arch: str = "resn
         out: output folder.
         arch: encoder (``resnet18``, ``resnet34``, ``resnet50``, ``pm-resnet50``).
         size: training ``(height, width)``; default the reference's (200, 300), or (96, 144) on the sample.
-        bs: batch size (per process).
+        bs: batch size per process (launched on N processes, the global batch is N x bs).
         epochs, unfrozen_epochs: epochs of the (frozen, if pretrained) first stage and the unfrozen second one.
         lr: maximum learning rate; None runs ``lr_find`` (`lr_find_iters` steps) and takes its suggestion.
         valid_pct, seed: the random validation split.
@@ -98,28 +99,30 @@ def train(data: Optional[str] = None, out: str = "runs/train", arch: str = "resn
         void_code: class excluded from accuracy_mask and mIoU (0 = unlabeled; -1 = none, as the reference).
         monitor: metric whose best epoch is kept.
         pct_start: warm-up share of the one-cycle schedule (reference: 0.8).
+        sync_bn: synchronized batch norm across processes (GPUs only) when launched distributed.
         progress: show progress bars and tables.
         args: the command-line arguments, recorded in metrics.json.
     """
-    import torch
     from fastai.callback.progress import ProgressCallback
 
     from .data import DEFAULT_SIZE, drone_dataloaders
+    from .distributed import broadcast_object, distributed, is_main_process, main_first, world_size
     from .learner import drone_learner
     from .masks import palette_show_args
+    from .metrics import find_confusion_metric
     from .modelfile import save_model
     from .outputs import write_json
     from .recipe import find_lr, fit_reference, set_precision
     from .sample import ensure_sample
 
     t0 = time.time()
+    main = is_main_process()
+    say = print if main else (lambda *a, **k: None)
     on_sample = data is None
-    data_path = Path(ensure_sample() if on_sample else data)
     size = tuple(size) if size else (SAMPLE_SIZE if on_sample else DEFAULT_SIZE)
     if pretrained is None:
         pretrained = bool(weights) or not on_sample
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     run_file = out / "run.json"
     if resume:
         import json
@@ -128,52 +131,68 @@ def train(data: Optional[str] = None, out: str = "runs/train", arch: str = "resn
             raise UsageError(f"--resume: {run_file} not found; nothing to resume in {out}")
         lr = json.loads(run_file.read_text())["lr"] if lr is None else lr
 
-    print(f"data: {data_path}" + (" (built-in synthetic sample)" if on_sample else ""))
-    dls = drone_dataloaders(data_path, size=size, bs=bs, valid_pct=valid_pct, seed=seed, num_workers=workers,
-                            path=out, progress=progress)
-    print(dls.layout.describe())
-    print(f"train/valid: {len(dls.train_ds)}/{len(dls.valid_ds)} images at {format_size(size)} (WxH), "
-          f"batch size {bs}, device {dls.device}")
+    # one-time work (sample generation, the data check) on rank 0 first; the other ranks then load the data
+    with main_first():
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
+        data_path = Path(ensure_sample() if on_sample else data)
+        say(f"data: {data_path}" + (" (built-in synthetic sample)" if on_sample else ""))
+        dls = drone_dataloaders(data_path, size=size, bs=bs, valid_pct=valid_pct, seed=seed, num_workers=workers,
+                                path=out, progress=progress and main)
+    say(dls.layout.describe())
+    n_proc = world_size()
+    say(f"train/valid: {len(dls.train_ds)}/{len(dls.valid_ds)} images at {format_size(size)} (WxH), "
+        f"batch size {bs}" + (f" per process x {n_proc} processes" if n_proc > 1 else "") + f", device {dls.device}")
     show = palette_show_args(dls.classes)
-    _save_plot(lambda: dls.show_batch(max_n=4, figsize=(10, 7), **show), out / "show_batch.png")
+    if main:
+        _save_plot(lambda: dls.show_batch(max_n=4, figsize=(10, 7), **show), out / "show_batch.png")
 
     learn = drone_learner(dls, arch, pretrained=pretrained, weights=weights, void_code=void_code)
     if not progress:
         learn.remove_cb(ProgressCallback)
     chosen_precision = set_precision(learn, precision)
-    if lr is None:
-        lr = find_lr(learn, out / "lr_find.png", num_it=lr_find_iters)
-        print(f"lr_find suggests lr = {lr:.2e} (plot: {out / 'lr_find.png'})")
-    record = {"lr": lr, "args": args or {}, "size": list(size), "arch": arch, "pretrained": pretrained}
-    write_json(run_file, record)
-
-    history = fit_reference(learn, epochs=epochs, lr=lr, pct_start=pct_start, unfrozen_epochs=unfrozen_epochs,
-                            monitor=monitor, resume=resume)
-    # metrics of the best weights (loaded by SaveModelCallback) over the whole validation set
-    from .metrics import find_confusion_metric
-
-    learn.validate()
-    hub = find_confusion_metric(learn)
+    with distributed(learn, sync_bn=sync_bn):
+        if lr is None:
+            lr = broadcast_object(find_lr(learn, out / "lr_find.png" if main else None, num_it=lr_find_iters))
+            say(f"lr_find suggests lr = {lr:.2e} (plot: {out / 'lr_find.png'})")
+        if main:
+            write_json(run_file, {"lr": lr, "args": args or {}, "size": list(size), "arch": arch,
+                                  "pretrained": pretrained, "world_size": n_proc})
+        history = fit_reference(learn, epochs=epochs, lr=lr, pct_start=pct_start, unfrozen_epochs=unfrozen_epochs,
+                                monitor=monitor, resume=resume)
+        # scores of the best weights (loaded by SaveModelCallback) over the whole validation set, every pixel
+        # counted once across processes
+        learn.validate()
+        hub = find_confusion_metric(learn)
+        confusion = hub.confusion  # read on every rank: the read sums the ranks' matrices
     scores = hub.scores()
-    scores["baseline_pixel_accuracy"] = _baseline_accuracy(dls, hub.confusion.numpy())
-    _save_plot(lambda: learn.show_results(max_n=4, figsize=(8, 12), **show), out / "show_results.png")
+    scores["baseline_pixel_accuracy"] = _baseline_accuracy(dls, confusion.numpy())
+    metrics = {**scores, "lr": lr, "epochs": epochs, "unfrozen_epochs": unfrozen_epochs, "precision": chosen_precision,
+               "device": str(dls.device), "world_size": n_proc, "n_train": len(dls.train_ds),
+               "n_valid": len(dls.valid_ds), "data": str(data_path), "synthetic_sample": on_sample,
+               "args": args or {}, "versions": _versions()}
+    # every rank takes part: fastai gathers the predictions across processes when launched distributed
+    learn.show_results(max_n=4, figsize=(8, 12), **show)
+    if not main:
+        return TrainResult(learn, history, metrics, out)
+    import matplotlib.pyplot as plt
 
+    from .outputs import save_figure
+
+    save_figure(plt.gcf(), out / "show_results.png")
     info = learn.dronefast_info
     info.extra = {"train_args": {"seed": seed, "valid_pct": valid_pct, "size": list(size), "arch": arch,
                                  "data": str(data_path)},
                   "scores": {k: scores[k] for k in ("pixel_accuracy", "accuracy_mask", "miou")}}
     save_model(learn, out / "model", info)
     learn.export(out.resolve() / "export.pkl")  # fastai writes to learn.path / fname: keep it absolute
-    metrics = {**scores, "lr": lr, "epochs": epochs, "unfrozen_epochs": unfrozen_epochs, "precision": chosen_precision,
-               "device": str(dls.device), "n_train": len(dls.train_ds), "n_valid": len(dls.valid_ds),
-               "data": str(data_path), "synthetic_sample": on_sample, "args": args or {}, "versions": _versions(),
-               "time_s": round(time.time() - t0, 1)}
+    metrics["time_s"] = round(time.time() - t0, 1)
     write_json(out / "metrics.json", metrics)
-    print(f"\nvalidation pixel accuracy {scores['pixel_accuracy']:.4f} (most-common-class baseline "
-          f"{scores['baseline_pixel_accuracy']:.4f}), accuracy_mask {scores['accuracy_mask']:.4f}, "
-          f"mIoU {scores['miou']:.4f} over {len(scores['miou_classes'])} classes")
-    print(f"outputs in {out}: model.json + model.safetensors, export.pkl, history.csv, metrics.json, plots; "
-          f"{metrics['time_s']:.0f} s")
+    say(f"\nvalidation pixel accuracy {scores['pixel_accuracy']:.4f} (most-common-class baseline "
+        f"{scores['baseline_pixel_accuracy']:.4f}), accuracy_mask {scores['accuracy_mask']:.4f}, "
+        f"mIoU {scores['miou']:.4f} over {len(scores['miou_classes'])} classes")
+    say(f"outputs in {out}: model.json + model.safetensors, export.pkl, history.csv, metrics.json, plots; "
+        f"{metrics['time_s']:.0f} s")
     return TrainResult(learn, history, metrics, out)
 
 
@@ -181,6 +200,13 @@ def _positive_int(text: str) -> int:
     v = int(text)
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _lr_find_iters(text: str) -> int:
+    v = int(text)
+    if v < MIN_LR_FIND_ITERS:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_LR_FIND_ITERS}, got {v}")
     return v
 
 
@@ -212,12 +238,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=ARCHS, default="resnet34", help="U-Net encoder (pm-resnet50 = pretrainedmodels)")
     p.add_argument("--size", type=size_arg, default=None,
                    help="training size WxH, width first (default 300x200 as the reference; 144x96 on the sample)")
-    p.add_argument("--bs", type=_positive_int, default=4, help="batch size per process (the reference used 4)")
+    p.add_argument("--bs", type=_positive_int, default=4,
+                   help="batch size per process (the reference used 4); launched on N processes (accelerate launch / "
+                        "torchrun) the global batch is N x bs: scale --lr with it, or let lr_find choose")
     p.add_argument("--epochs", type=_positive_int, default=10, help="epochs of the first stage (encoder frozen if pretrained)")
     p.add_argument("--unfrozen-epochs", type=int, default=0,
                    help="epochs of a second stage with the whole network unfrozen (discriminative lrs)")
     p.add_argument("--lr", type=_lr, default=None, help="max learning rate, or 'auto' to run lr_find (default: auto)")
-    p.add_argument("--lr-find-iters", type=_positive_int, default=100, help="steps of lr_find when --lr auto")
+    p.add_argument("--lr-find-iters", type=_lr_find_iters, default=100,
+                   help="steps of lr_find when --lr auto (at least 20: fastai's suggestion skips the first 10%% and "
+                        "the last 5 steps)")
     p.add_argument("--valid-pct", type=_pct, default=0.1, help="share of images held out for validation")
     p.add_argument("--seed", type=int, default=42, help="seed of the validation split")
     g = p.add_mutually_exclusive_group()
@@ -233,6 +263,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--void-code", type=int, default=0,
                    help="class id excluded from accuracy_mask and mIoU (0 = unlabeled; -1 = none, as the reference)")
     p.add_argument("--monitor", default="accuracy_mask", help="metric whose best epoch is kept (e.g. miou, valid_loss)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="synchronized batch norm across processes when launched distributed (GPUs only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -252,7 +284,7 @@ def _run(a: argparse.Namespace) -> int:
     args = {k: (format_size(v) if k == "size" and v else v) for k, v in vars(a).items()}
     train(a.data, a.out, a.arch, a.size, a.bs, a.epochs, a.unfrozen_epochs, a.lr, a.lr_find_iters, a.valid_pct,
           a.seed, a.pretrained, a.weights, a.resume, a.workers, a.precision, a.void_code, a.monitor,
-          progress=not a.no_progress, args=args)
+          sync_bn=a.sync_bn, progress=not a.no_progress, args=args)
     return 0
 
 

@@ -10,6 +10,18 @@ import pytest
 matplotlib.use("Agg")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Run the suite's torch work on one thread: on 2 cores shared with other jobs, torch's spinning OpenMP
+    threads made U-Net forwards many times slower (measured 20x on a loaded machine); tests stay small."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def classes():
     """The standard 24-class table."""

@@ -79,7 +79,7 @@ def assert_body_equals(body, state):
         if key.startswith("fc."):
             continue
         head, _, rest = key.partition(".")
-        assert torch.equal(body_sd[f"{BODY_INDEX[head]}.{rest}"], value), key
+        assert torch.equal(body_sd[f"{BODY_INDEX[head]}.{rest}"].cpu(), value), key
 
 
 def test_archs_and_unknown_name():

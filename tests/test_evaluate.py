@@ -23,15 +23,6 @@ UNLAB, PAVED, GRASS, ROOF, CAR, TREE = (C.id_of(n) for n in ("unlabeled", "paved
 SIZE = (32, 48)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine OpenMP threads contend and forwards get ~20x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class PaletteOracle(nn.Module):
     """Logits = minus the squared RGB distance of each pixel to each class colour: predicts the class whose
     colour the photo shows (exactly, for lossless photos painted in the palette)."""

@@ -16,8 +16,11 @@ def batch(tiny_dls):
 
 
 # resnet18 also carries non-default options (one construction less on slow machines)
-@pytest.mark.parametrize("arch, kwargs", [("resnet18", {"self_attention": True, "void_code": -1, "wd": 0.1}),
-                                          ("resnet34", {}), ("pm-resnet50", {})])
+@pytest.mark.parametrize("arch, kwargs", [
+    pytest.param("resnet18", {"self_attention": True, "void_code": -1, "wd": 0.1}, id="resnet18-options"),
+    pytest.param("resnet34", {}, id="resnet34"),
+    pytest.param("pm-resnet50", {}, id="pm-resnet50"),
+])
 def test_construction(tiny_dls, batch, tmp_path, arch, kwargs):
     if arch == "pm-resnet50":
         pytest.importorskip("pretrainedmodels")

@@ -336,3 +336,33 @@ def test_metrics_pickle_after_validation_for_learn_export():
         acc, miou = pickle.loads(dumps(list(learn.metrics)))
         assert acc.hub is miou.hub and torch.equal(acc.confusion, LEARN_CM)
         assert acc.value == pytest.approx(5 / 6) and miou.value == pytest.approx(5 / 12)
+
+
+class _FakeDistributedDL:
+    def __init__(self, rank, i, n=5, world_size=2):
+        self.rank, self.i, self.n, self.world_size = rank, i, n, world_size
+        self.n_padded = -(-n // world_size) * world_size
+
+
+@pytest.mark.parametrize("rank, i, bs, keep", [
+    (0, 2, 2, 2), (0, 3, 1, 1),   # rank 0 reads padded positions 0, 1, 2: all real
+    (1, 2, 2, 2), (1, 3, 1, 0),   # rank 1 reads 3, 4, 5: position 5 repeats item 0
+])
+def test_distributed_padding_is_not_counted(rank, i, bs, keep):
+    from dronefast.metrics import _unpadded_count
+
+    assert _unpadded_count(_FakeDistributedDL(rank, i), bs) == keep
+    assert _unpadded_count(None, bs) == bs
+
+
+def test_padded_batch_accumulates_only_real_samples():
+    class L:
+        pass
+
+    m = ConfusionMetric(n_classes=2, void_code=None)
+    learn = L()
+    learn.dl = _FakeDistributedDL(rank=1, i=3)  # a batch of 3 samples at positions 3, 4, 5 (5 = padding)
+    learn.pred = torch.tensor([[[[5.0]], [[0.0]]]] * 3)  # predicts class 0 everywhere, (3, 2, 1, 1)
+    learn.y = torch.tensor([[[1]], [[0]], [[1]]])
+    m.accumulate(learn)
+    assert m.confusion.tolist() == [[1, 0], [1, 0]]  # the third (padding) sample is left out

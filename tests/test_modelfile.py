@@ -43,7 +43,8 @@ def saved(tiny_dls, tmp_path_factory):
 @pytest.fixture(scope="module")
 def safe(saved):
     """The saved model loaded back from the safe format: ``(network, ModelInfo)``."""
-    return load_model(saved[1] / "model.json")
+    learn, out, _ = saved
+    return load_model(out / "model.json", device=learn.dls.device)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_safe_round_trip(saved, safe):
     got = model.state_dict()
     assert got.keys() == ref.keys()
     for k in ref:
-        assert torch.equal(got[k], ref[k]), k
+        assert torch.equal(got[k].cpu(), ref[k].cpu()), k
 
 
 def test_safe_model_gives_the_same_logits(saved, safe, batch):
@@ -109,7 +110,7 @@ def test_export_load_predict_same_mask(saved, safe, tiny_dls):
     learn, out, _ = saved
     image = tiny_dls.valid_ds.items[0]
     mask, _, probs = learn.predict(image)
-    loaded = load_learner(out / "export.pkl")
+    loaded = load_learner(out / "export.pkl", cpu=learn.dls.device.type == "cpu")
     assert loaded.dronefast_info == learn.dronefast_info
     mask2, _, probs2 = loaded.predict(image)
     assert mask.shape == (32, 48)
@@ -118,7 +119,7 @@ def test_export_load_predict_same_mask(saved, safe, tiny_dls):
     # the safe format predicts the same mask from the same (normalised) input
     model, _ = safe
     x = loaded.dls.test_dl([image]).one_batch()[0]
-    assert torch.equal(_logits(model, x)[0].argmax(0), mask.as_subclass(torch.Tensor))
+    assert torch.equal(_logits(model, x)[0].argmax(0).cpu(), mask.as_subclass(torch.Tensor).cpu())
 
 
 def test_pickle_export_only_when_allowed(saved, batch):
@@ -128,7 +129,7 @@ def test_pickle_export_only_when_allowed(saved, batch):
     msg = str(info.value)
     assert msg.startswith(f"{out / 'export.pkl'}: a fastai pickle can run arbitrary code")
     assert "model.json" in msg and "allow_pickle=True" in msg and "--pickle" in msg
-    model, minfo = load_model(out / "export.pkl", allow_pickle=True)
+    model, minfo = load_model(out / "export.pkl", allow_pickle=True, device=learn.dls.device)
     assert minfo == learn.dronefast_info
     torch.testing.assert_close(_logits(model, batch), _logits(learn.model, batch), rtol=0, atol=1e-5)
 

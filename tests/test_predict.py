@@ -17,15 +17,6 @@ CLASSES = standard_classes()
 SIZE = (32, 48)  # model input (height, width)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine OpenMP threads contend and forwards get ~20x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def net_info():
     torch.manual_seed(0)
