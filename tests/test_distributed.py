@@ -80,3 +80,25 @@ def test_index_broadcast_works_on_a_cpu_group(tmp_path):
         assert DroneDistributedDL._broadcast(None, [3, 1, 2], 0) == [3, 1, 2]
     finally:
         dist.destroy_process_group()
+
+
+NOTEBOOK_LAUNCH = '''
+import sys
+from accelerate import notebook_launcher
+from dronefast.train import train
+
+def run():  # as the quickstart notebook's multi-GPU note does
+    train(sys.argv[1], sys.argv[2], "resnet18", (32, 48), bs=2, epochs=1, lr=1e-3, valid_pct=0.3,
+          pretrained=False, progress=False)
+
+notebook_launcher(run, num_processes=2)
+'''
+
+
+def test_notebook_launcher_runs_train_on_two_processes(sample_kaggle, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    proc = subprocess.run([sys.executable, "-c", NOTEBOOK_LAUNCH, str(sample_kaggle), str(tmp_path / "run")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["world_size"] == 2
+    assert proc.stdout.count("outputs in ") == 1
