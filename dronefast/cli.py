@@ -6,13 +6,14 @@ success, 1 on a data or run failure (printed as one line, no traceback), 2 on ba
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from .errors import DronefastError, UsageError
 
-__all__ = ["parse_size", "size_arg", "format_size", "run_main"]
+__all__ = ["parse_size", "size_arg", "format_size", "positive_int", "positive_float", "fraction", "run_main"]
 
 
 def parse_size(text: str) -> Tuple[int, int]:
@@ -34,6 +35,39 @@ def size_arg(text: str) -> Tuple[int, int]:
         return parse_size(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return v
 
 
 def format_size(hw: Sequence[int]) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import math
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -31,7 +30,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from .cli import format_size, run_main
+from .cli import format_size, fraction, positive_float, positive_int, run_main
 from .errors import DronefastError, MissingMaskError, ModelFileError, SizeMismatchError, UsageError
 from .images import read_image
 from .layout import LAYOUTS, DatasetLayout, find_layout
@@ -367,20 +366,8 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
 
 # ------------------------------------------------------------------------------------------ command line
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = math.nan
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return v
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m dronefast.evaluate``."""
-    from .landing import _positive, _positive_int
-
     p = argparse.ArgumentParser(
         prog="python -m dronefast.evaluate",
         description="Score a model on its validation split (or all photos) at training and full resolution; "
@@ -392,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: <model folder>/eval)")
     p.add_argument("--all", dest="all_images", action="store_true", help="score every photo, not the split")
     p.add_argument("--seed", type=int, default=None, help="split seed (default: the model's, else 42)")
-    p.add_argument("--valid-pct", type=_fraction, default=None, metavar="F",
+    p.add_argument("--valid-pct", type=fraction, default=None, metavar="F",
                    help="validation share (default: the model's, else 0.1)")
     p.add_argument("--full-res", action=argparse.BooleanOptionalAction, default=True,
                    help="also score full-resolution predictions (default: yes)")
@@ -401,9 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="full resolution: always tile (default: tile photos more than 2x the model size)")
     mode.add_argument("--whole-image", dest="tile", action="store_const", const=False,
                       help="full resolution: always predict the whole photo resized to the model size")
-    p.add_argument("--scale", type=_positive, metavar="S", help="resize factor before tiling (see dronefast.predict)")
+    p.add_argument("--scale", type=positive_float, metavar="S", help="resize factor before tiling (see dronefast.predict)")
     p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP, metavar="F", help="tile overlap, 0..1")
-    p.add_argument("--batch-size", type=_positive_int, default=8, metavar="N", help="windows per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="windows per forward pass")
     p.add_argument("--tta", action="store_true", help="full resolution: flip test-time augmentation")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")

@@ -43,13 +43,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .classes import ClassTable, read_class_csv, standard_classes
-from .cli import format_size, run_main
+from .cli import format_size, positive_float, positive_int, run_main
 from .errors import ClassIdError, DatasetError, DronefastError, UsageError
 from .outputs import save_image, write_json
 
 __all__ = [
     "LandingSpot", "DEFAULT_SAFE", "DEFAULT_HAZARDS", "ground_sampling_distance", "distance_transform",
-    "landing_maps", "find_landing_spots", "landing_overlay", "spots_to_json", "build_parser", "main",
+    "landing_maps", "find_landing_spots", "landing_overlay", "spots_to_json", "add_landing_arguments",
+    "check_landing_args", "write_landing", "build_parser", "main",
     "SAFE_TINT", "HAZARD_TINT", "SPOT_COLOUR",
 ]
 
@@ -445,24 +446,33 @@ def _hazards_arg(text: str) -> Dict[str, float]:
     return out
 
 
-def _positive(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
+def add_landing_arguments(group, unit: str = "mask", required: bool = True) -> None:
+    """Add the landing-spot options (clearance, camera, classes, ranking) to an argparse parser or group;
+    shared by ``python -m dronefast.landing`` and ``python -m dronefast.predict --landing``.
 
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+    Args:
+        group: an ``ArgumentParser`` or argument group.
+        unit: what a pixel is, for the help texts ("mask" or "photo").
+        required: whether a clearance must be given.
+    """
+    c = group.add_mutually_exclusive_group(required=required)
+    c.add_argument("--clearance-px", type=positive_float, metavar="N", help=f"required free radius in {unit} pixels")
+    c.add_argument("--clearance-m", type=positive_float, metavar="M",
+                   help="required free radius in metres (needs --gsd, or --altitude, --focal-mm, --sensor-mm)")
+    group.add_argument("--gsd", type=positive_float, metavar="M_PER_PX", help=f"metres per pixel of the {unit}")
+    group.add_argument("--altitude", type=positive_float, metavar="A", help="flight altitude above ground (m)")
+    group.add_argument("--focal-mm", type=positive_float, metavar="F", help="real focal length of the lens (mm)")
+    group.add_argument("--sensor-mm", type=positive_float, metavar="S", help="sensor width (mm)")
+    group.add_argument("--safe", type=_names_arg, metavar="NAMES",
+                       help=f"comma-separated landable classes (default {','.join(DEFAULT_SAFE)})")
+    group.add_argument("--hazards", type=_hazards_arg, metavar="NAMES",
+                       help="comma-separated obstacle classes, each optionally name=weight (weight >= 1; default: "
+                            "person,dog,car,bicycle weight 2, other obstacles 1)")
+    group.add_argument("--top-k", type=positive_int, default=5, metavar="K", help=f"spots per {unit} (default 5)")
+    group.add_argument("--min-separation-px", type=positive_float, metavar="N",
+                       help="minimum distance between spots (default twice the clearance)")
+    group.add_argument("--border-safe", action="store_true",
+                       help=f"do not treat the area beyond the {unit} border as unsafe")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -476,24 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--image", type=Path, metavar="IMG",
                    help="photo to draw on (with one MASK), or a folder of photos named like the masks")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--clearance-px", type=_positive, metavar="N", help="required free radius in mask pixels")
-    g.add_argument("--clearance-m", type=_positive, metavar="M",
-                   help="required free radius in metres (needs --gsd, or --altitude, --focal-mm, --sensor-mm)")
-    p.add_argument("--gsd", type=_positive, metavar="M_PER_PX", help="metres per pixel of the mask")
-    p.add_argument("--altitude", type=_positive, metavar="A", help="flight altitude above ground (m)")
-    p.add_argument("--focal-mm", type=_positive, metavar="F", help="real focal length of the lens (mm)")
-    p.add_argument("--sensor-mm", type=_positive, metavar="S", help="sensor width (mm)")
-    p.add_argument("--safe", type=_names_arg, metavar="NAMES",
-                   help=f"comma-separated landable classes (default {','.join(DEFAULT_SAFE)})")
-    p.add_argument("--hazards", type=_hazards_arg, metavar="NAMES",
-                   help="comma-separated obstacle classes, each optionally name=weight (weight >= 1; default: "
-                        "person,dog,car,bicycle weight 2, other obstacles 1)")
-    p.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="spots per mask (default 5)")
-    p.add_argument("--min-separation-px", type=_positive, metavar="N",
-                   help="minimum distance between spots (default twice the clearance)")
-    p.add_argument("--border-safe", action="store_true",
-                   help="do not treat the area beyond the image border as unsafe")
+    add_landing_arguments(p, "mask", required=True)
     p.add_argument("--classes", type=Path, metavar="CSV", help="class_dict.csv (default: the standard table)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     return p
@@ -512,10 +505,8 @@ def _photo_for(mask: Path, image: Optional[Path]) -> Optional[Path]:
     raise DatasetError(f"no photo named {mask.stem}.* in {image}", mask)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from .images import read_image  # lazy: other modules, only needed by the command
-    from .masks import read_mask
-
+def check_landing_args(args: argparse.Namespace) -> None:
+    """Raise :class:`UsageError` for clearance/camera options that do not go together."""
     camera = (args.altitude, args.focal_mm, args.sensor_mm)
     if args.gsd is not None and any(v is not None for v in camera):
         raise UsageError("give either --gsd or --altitude/--focal-mm/--sensor-mm, not both")
@@ -523,6 +514,44 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--altitude, --focal-mm and --sensor-mm go together")
     if args.clearance_m is not None and args.gsd is None and camera[0] is None:
         raise UsageError("--clearance-m needs --gsd or --altitude, --focal-mm and --sensor-mm")
+
+
+def write_landing(args: argparse.Namespace, class_map: np.ndarray, photo: Optional[Image.Image],
+                  classes: ClassTable, json_path: Path, png_path: Path, source: Dict[str, Any]
+                  ) -> Tuple[List[LandingSpot], float]:
+    """Find the spots of `class_map` ``(H, W)`` with the options of :func:`add_landing_arguments` and write
+    the ranked spots with their settings (JSON) and the overlay (PNG) atomically.
+
+    Returns:
+        ``(spots, clearance in pixels)``.
+    """
+    h, w = class_map.shape
+    camera = (args.altitude, args.focal_mm, args.sensor_mm)
+    gsd = args.gsd if camera[0] is None else ground_sampling_distance(*camera, image_width_px=w)
+    spots = find_landing_spots(class_map, classes, clearance_px=args.clearance_px, clearance_m=args.clearance_m,
+                               gsd_m=gsd, safe=args.safe, hazards=args.hazards, top_k=args.top_k,
+                               border_is_unsafe=not args.border_safe,
+                               min_separation_px=getattr(args, "min_separation_px", None))
+    clearance_px = args.clearance_px if args.clearance_px is not None else args.clearance_m / gsd
+    safe_ids, weights = _resolve_policy(classes, args.safe, args.hazards)
+    meta = {
+        **source, "size": format_size((h, w)), "classes": classes.source,
+        "safe": [classes.names[i] for i in safe_ids], "hazards": {classes.names[i]: wt for i, wt in weights.items()},
+        "clearance_px": clearance_px, "clearance_m": args.clearance_m if gsd is None else clearance_px * gsd,
+        "gsd_m": gsd, "altitude_m": args.altitude, "focal_length_mm": args.focal_mm,
+        "sensor_width_mm": args.sensor_mm, "border_is_unsafe": not args.border_safe, "top_k": args.top_k,
+        "safe_fraction": float(np.isin(class_map, safe_ids).mean()),
+    }
+    write_json(json_path, spots_to_json(spots, meta))
+    save_image(landing_overlay(photo, class_map, spots, classes, args.safe, args.hazards), png_path)
+    return spots, clearance_px
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .images import read_image  # lazy: other modules, only needed by the command
+    from .masks import read_mask
+
+    check_landing_args(args)
     if args.image is not None and not args.image.is_dir() and len(args.masks) > 1:
         raise UsageError("--image FILE goes with a single MASK; pass a folder of photos for several masks")
     try:
@@ -554,29 +583,13 @@ def _run(args: argparse.Namespace) -> int:
             h, w = cm.shape
             photo = _photo_for(mask, args.image)
             image = read_image(photo, size=(h, w)) if photo is not None else None
-            gsd = args.gsd if camera[0] is None else ground_sampling_distance(*camera, image_width_px=w)
-            spots = find_landing_spots(cm, classes, clearance_px=args.clearance_px, clearance_m=args.clearance_m,
-                                       gsd_m=gsd, safe=args.safe, hazards=args.hazards, top_k=args.top_k,
-                                       border_is_unsafe=not args.border_safe,
-                                       min_separation_px=args.min_separation_px)
+            json_path, png_path = outputs[mask.stem]
+            spots, clearance_px = write_landing(args, cm, image, classes, json_path, png_path,
+                                                {"mask": str(mask), "image": None if photo is None else str(photo)})
         except DatasetError as e:
             print(f"error: {e}", file=sys.stderr)
             failures += 1
             continue
-        clearance_px = args.clearance_px if args.clearance_px is not None else args.clearance_m / gsd
-        safe_ids, weights = _resolve_policy(classes, args.safe, args.hazards)
-        meta = {
-            "mask": str(mask), "image": None if photo is None else str(photo), "size": format_size((h, w)),
-            "classes": classes.source, "safe": [classes.names[i] for i in safe_ids],
-            "hazards": {classes.names[i]: wt for i, wt in weights.items()},
-            "clearance_px": clearance_px, "clearance_m": args.clearance_m if gsd is None else clearance_px * gsd,
-            "gsd_m": gsd, "altitude_m": args.altitude, "focal_length_mm": args.focal_mm,
-            "sensor_width_mm": args.sensor_mm, "border_is_unsafe": not args.border_safe, "top_k": args.top_k,
-            "safe_fraction": float(np.isin(cm, safe_ids).mean()),
-        }
-        json_path, png_path = outputs[mask.stem]
-        write_json(json_path, spots_to_json(spots, meta))
-        save_image(landing_overlay(image, cm, spots, classes, args.safe, args.hazards), png_path)
         if spots:
             b = spots[0]
             metres = f" ({b.radius_m:.2f} m)" if b.radius_m is not None else ""
