@@ -61,3 +61,20 @@ def tiny_dls(sample_kaggle):
 
     return drone_dataloaders(sample_kaggle, size=(32, 48), bs=3, valid_pct=0.2, seed=0, augment=False,
                              progress=False)
+
+
+class _PickleBomb:
+    """Pickles to a call that creates `path`: a stand-in for malicious code in a weights or model file."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+@pytest.fixture
+def pickle_bomb(tmp_path):
+    """``(payload, marker)``: unpickling `payload` creates the file `marker` (which must never appear)."""
+    marker = tmp_path / "pwned"
+    return _PickleBomb(marker), marker

@@ -23,16 +23,6 @@ R18_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
 BODY_INDEX = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
 
 
-class _Marker:
-    """Pickles to a call that creates `path`: a stand-in for malicious code in a weights file."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-
-    def __reduce__(self):
-        return (Path.touch, (self.path,))
-
-
 @pytest.fixture(scope="module")
 def r18_state():
     """A randomly initialised torchvision resnet18 state dict (what an ImageNet checkpoint looks like)."""
@@ -152,10 +142,10 @@ def test_local_weights_errors(tmp_path, r18_state):
         enc()
 
 
-def test_pickled_code_in_weights_file_is_not_run(tmp_path):
-    marker = tmp_path / "pwned"
+def test_pickled_code_in_weights_file_is_not_run(tmp_path, pickle_bomb):
+    bomb, marker = pickle_bomb
     evil = tmp_path / "evil.pth"
-    torch.save({"conv1.weight": _Marker(marker)}, evil)
+    torch.save({"conv1.weight": bomb}, evil)
     with pytest.raises(ModelFileError, match="evil.pth: not a loadable state dict"):
         encoder("resnet18", weights=evil)
     assert not marker.exists()

@@ -15,16 +15,6 @@ from dronefast.learner import drone_learner
 from dronefast.modelfile import FORMAT_VERSION, MODEL_FORMAT, ModelInfo, load_model, model_paths, save_model
 
 
-class _Marker:
-    """Pickles to a call that creates `path`: a stand-in for malicious code in a model file."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-
-    def __reduce__(self):
-        return (Path.touch, (self.path,))
-
-
 @pytest.fixture(scope="module")
 def saved(tiny_dls, tmp_path_factory):
     """A random resnet18 U-Net learner (with a U-Net option, so the rebuild must read it), saved in the safe
@@ -134,11 +124,11 @@ def test_pickle_export_only_when_allowed(saved, batch):
     torch.testing.assert_close(_logits(model, batch), _logits(learn.model, batch), rtol=0, atol=1e-5)
 
 
-def test_pickled_payload_is_never_run(saved, tmp_path):
+def test_pickled_payload_is_never_run(saved, tmp_path, pickle_bomb):
     _, out, _ = saved
-    marker = tmp_path / "pwned"
+    bomb, marker = pickle_bomb
     shutil.copy(out / "model.json", tmp_path / "model.json")
-    torch.save(_Marker(marker), tmp_path / "model.safetensors")
+    torch.save(bomb, tmp_path / "model.safetensors")
     with pytest.raises(ModelFileError, match=r"model.safetensors: weights cannot be loaded safely"):
         load_model(tmp_path / "model.json")
     assert not marker.exists()
