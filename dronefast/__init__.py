@@ -21,6 +21,8 @@ Modules, one job each:
     predict   full-resolution prediction (``python -m dronefast.predict``)
     evaluate  evaluation reports (``python -m dronefast.evaluate``)
     landing   landing-zone search (``python -m dronefast.landing``)
+    distributed  data-parallel training through fastai + accelerate
+    bench     speed benchmarks (``python -m dronefast.bench``)
 """
 from importlib import import_module
 from typing import Any, Dict
@@ -57,6 +59,8 @@ _EXPORTS: Dict[str, str] = {
     "drone_learner": "learner", "ModelInfo": "modelfile", "save_model": "modelfile", "load_model": "modelfile",
     "find_lr": "recipe", "fit_reference": "recipe", "set_precision": "recipe",
     "train": "train", "TrainResult": "train",
+    # benchmarks
+    "bench_train": "bench", "bench_prepare": "bench", "bench_predict": "bench", "tune_malloc": "bench",
     # prediction and evaluation
     "Predictor": "predict", "predict_image": "predict", "evaluate_model": "evaluate",
     # landing

@@ -9,7 +9,9 @@ and mask alike, ImageNet normalisation.
 Decoding a 6000x4000 JPEG on every epoch dominates training time at a few hundred pixels, so by default every
 photo is decoded once (JPEG draft mode, all cores), resized to the training size and kept in memory with its
 mask (NEAREST, never blended); the dataset check runs in that same pass. At 300x200 the 400 real images take
-about 100 MB.
+about 100 MB. Batches of cached items are then gathered straight from one uint8 tensor kept on the training
+device (:class:`CachedDL`): the same values as fastai's per-item path (PIL conversion, item transforms,
+collation), without its per-item cost, which matters on a GPU where a whole step takes milliseconds.
 """
 from __future__ import annotations
 
@@ -17,10 +19,13 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 from fastai.data.block import DataBlock
-from fastai.data.core import DataLoaders
+from fastai.data.core import DataLoaders, TfmdDL
 from fastai.data.transforms import Normalize, RandomSplitter
+from fastai.torch_core import TensorImage, TensorMask
 from fastai.vision.augment import Resize, aug_transforms
+from fastai.vision.core import AddMaskCodes, ToTensor
 from fastai.vision.data import ImageBlock, MaskBlock, imagenet_stats
 
 from .check import inspect_pairs
@@ -29,8 +34,8 @@ from .images import read_image
 from .layout import DatasetLayout, find_layout
 from .masks import read_mask
 
-__all__ = ["ItemStore", "ImageGetter", "MaskGetter", "drone_datablock", "drone_dataloaders", "load_items",
-           "DEFAULT_SIZE"]
+__all__ = ["ItemStore", "ImageGetter", "MaskGetter", "CachedDL", "drone_datablock", "drone_dataloaders",
+           "load_items", "DEFAULT_SIZE"]
 
 PathLike = Union[str, Path]
 #: The reference notebook's training size, (height, width).
@@ -48,6 +53,7 @@ class ItemStore:
         self.size = tuple(size)
         self.images: Dict[Path, np.ndarray] = {}
         self.masks: Dict[Path, np.ndarray] = {}
+        self._tensors: Dict = {}  # see tensors()
 
     def __len__(self) -> int:
         return len(self.images)
@@ -56,6 +62,82 @@ class ItemStore:
     def nbytes(self) -> int:
         """Memory held, in bytes."""
         return sum(a.nbytes for a in self.images.values()) + sum(a.nbytes for a in self.masks.values())
+
+    def tensors(self, device=None) -> Tuple[torch.Tensor, torch.Tensor, Dict[Path, int]]:
+        """Every item stacked once per device: ``(images (N, 3, H, W) uint8, masks (N, H, W) uint8, row of each
+        photo path)``. Built on first use and kept (about the size of the store on each device used)."""
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        cache = self._tensors
+        if len(cache.get("rows", ())) != len(self.images):
+            cache.clear()
+            paths = list(self.images)
+            cache["rows"] = {p: i for i, p in enumerate(paths)}
+            cache[torch.device("cpu")] = (
+                torch.from_numpy(np.stack([self.images[p] for p in paths])).permute(0, 3, 1, 2).contiguous(),
+                torch.from_numpy(np.stack([self.masks[p] for p in paths])))
+        if dev not in cache:
+            imgs, masks = cache[torch.device("cpu")]
+            cache[dev] = (imgs.to(dev), masks.to(dev))
+        return (*cache[dev], cache["rows"])
+
+
+class CachedDL(TfmdDL):
+    """fastai's ``TfmdDL`` that gathers batches of cached items straight from :meth:`ItemStore.tensors` on the
+    batch device: uint8 ``TensorImage (B, 3, H, W)`` and ``TensorMask (B, H, W)``, the very values the per-item
+    path (PIL image, ``Resize`` to the size the items already have, ``ToTensor``, collation) gives, before the
+    batch transforms (augmentation, normalisation) run as usual.
+
+    Falls back to the per-item path whenever that equivalence is not certain: worker processes, items not
+    in the store (e.g. ``test_dl``), other item or before-batch transforms.
+
+    Args:
+        dataset: the ``Datasets`` subset, as for ``TfmdDL``.
+        store: the :class:`ItemStore` its items were cached in (None: always the per-item path).
+        kwargs: passed to ``TfmdDL``.
+    """
+
+    def __init__(self, dataset=None, store: Optional[ItemStore] = None, **kwargs):
+        self.store = store
+        super().__init__(dataset, **kwargs)
+
+    def new(self, dataset=None, cls=None, **kwargs):
+        """As ``TfmdDL.new``, keeping the store (for ``dl.new(shuffle=False)``, validation, ``show_results``)."""
+        if cls is None or (isinstance(cls, type) and issubclass(cls, CachedDL)):
+            kwargs.setdefault("store", self.store)
+        return super().new(dataset, cls, **kwargs)
+
+    def __getstate__(self):
+        return {**self.__dict__, "store": None}  # exports and worker processes never carry the pixels
+
+    def _fast_rows(self) -> Optional[List[int]]:
+        """Store row of each dataset item, or None when the fast path does not apply."""
+        store = self.store
+        if store is None or self.bs is None or self.fake_l.num_workers != 0 or self.before_batch.fs:
+            return None
+        h, w = store.size
+        for t in self.after_item.fs:  # transforms known to leave cached items as they are (Resize keeps (w, h))
+            if isinstance(t, (ToTensor, AddMaskCodes)) or (isinstance(t, Resize) and tuple(t.size) == (w, h)):
+                continue
+            return None
+        items = getattr(self.dataset, "items", None)
+        if items is None or len(getattr(self.dataset, "tls", ())) != 2:  # (photo, mask) pairs only
+            return None
+        rows = store.tensors()[2]
+        try:
+            return [rows[Path(o)] for o in items]
+        except (KeyError, TypeError):
+            return None
+
+    def create_batches(self, samps):
+        rows = self._fast_rows()
+        if rows is None:
+            yield from super().create_batches(samps)
+            return
+        imgs, masks, _ = self.store.tensors(self.device)
+        index = torch.as_tensor(rows, dtype=torch.long)
+        for chunk in self.chunkify(samps):
+            ix = index[torch.as_tensor(list(chunk), dtype=torch.long)].to(imgs.device)
+            yield TensorImage(imgs.index_select(0, ix)), TensorMask(masks.index_select(0, ix))
 
 
 class ImageGetter:
@@ -174,6 +256,8 @@ def drone_dataloaders(data: Union[PathLike, DatasetLayout], size: Optional[Tuple
     layout = data if isinstance(data, DatasetLayout) else find_layout(data)
     store = load_items(layout, size, progress=progress) if (cache and size) else None
     dblock = drone_datablock(layout, size, valid_pct, seed, store, augment, batch_tfms)
+    if store is not None:
+        kwargs = {"dl_type": CachedDL, "store": store, **kwargs}
     dls = dblock.dataloaders(layout.image_dir, path=Path(path) if path else Path("."), bs=bs,
                              num_workers=num_workers, device=device, **kwargs)
     dls.classes, dls.layout, dls.store = layout.classes, layout, store

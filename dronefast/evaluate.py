@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP, metavar="F", help="tile overlap, 0..1")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="windows per forward pass")
     p.add_argument("--tta", action="store_true", help="full resolution: flip test-time augmentation")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA, or CPUs with AMX)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--pickle", action="store_true", help="allow a fastai .pkl export (only files you trust)")
     p.add_argument("--examples", type=int, default=4, metavar="N", help="photos shown in examples.png (4)")

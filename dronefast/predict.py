@@ -43,16 +43,16 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .cli import format_size, run_main
+from .cli import format_size, positive_float, positive_int, run_main
 from .errors import DatasetError, DronefastError, ModelFileError, UsageError
 from .images import IMAGE_SUFFIXES, RESAMPLE, image_size, read_image
 from .masks import ids_to_colour
 from .modelfile import ModelInfo, load_model
-from .outputs import ensure_outside, save_image, write_json
+from .outputs import ensure_outside, save_image
 
 __all__ = ["Predictor", "predict_image", "tile_positions", "blend_window", "iter_upsampled", "upsample_argmax",
            "default_device", "parse_device", "list_inputs", "output_paths", "OUTPUT_SUFFIXES", "AUTO_TILE_FACTOR",
-           "WINDOW_FLOOR", "DEFAULT_OVERLAP", "build_parser", "main"]
+           "WINDOW_FLOOR", "DEFAULT_OVERLAP", "DENSE_SHARE", "build_parser", "main"]
 
 PathLike = Union[str, Path]
 ImageLike = Union[PathLike, Image.Image, np.ndarray]
@@ -63,6 +63,8 @@ AUTO_TILE_FACTOR = 2.0
 #: Weight of a tile's border pixels in the blend (its centre has weight 1).
 WINDOW_FLOOR = 0.1
 DEFAULT_OVERLAP = 0.25
+#: :func:`upsample_argmax` interpolates every pixel when more than this share of source cells mix classes.
+DENSE_SHARE = 0.6
 #: Output kinds and their file name endings (``<stem><suffix>``).
 OUTPUT_SUFFIXES: Dict[str, str] = {"mask": ".mask.png", "colour": ".colour.png", "overlay": ".overlay.jpg",
                                    "landing_json": ".landing.json", "landing_png": ".landing.png"}
@@ -141,11 +143,50 @@ def iter_upsampled(logits: torch.Tensor, size: Tuple[int, int], max_bytes: int =
 
 def upsample_argmax(logits: torch.Tensor, size: Tuple[int, int], max_bytes: int = 64 << 20) -> np.ndarray:
     """Class map ``(H, W)`` uint8 of ``(C, h, w)`` logits upsampled bilinearly to ``size = (H, W)``, computed
-    strip by strip so that full-size float logits are never held (peak extra memory about 2 x `max_bytes`).
-    Ties go to the lowest class id."""
-    out = np.empty(tuple(size), dtype=np.uint8)
-    for s, strip in iter_upsampled(logits, size, max_bytes):
-        out[s] = strip.max(0).indices.to(torch.uint8).cpu().numpy()   # max(0) is ~3x faster than argmax(0)
+    strip by strip so that full-size float logits are never held (peak extra memory about 2 x `max_bytes`
+    plus one copy of `logits`). Ties go to the lowest class id.
+
+    Only pixels whose four source pixels disagree on their class are interpolated: where all four taps
+    share class ``k``, the bilinear value of every class is the same convex combination of its four values,
+    so ``k`` stays the largest (and the lowest id among equals). Inside class regions, most of a photo, the
+    class is copied from the working resolution: 2 to 3 times faster than interpolating every class at every
+    pixel, with the same result up to float rounding at near-ties. Maps whose class changes almost
+    everywhere (more than :data:`DENSE_SHARE` of the cells) are interpolated in full.
+    """
+    c, h, w = logits.shape
+    H, W = (int(v) for v in size)
+    out = np.empty((H, W), dtype=np.uint8)
+    low = logits.max(0).indices   # max(0) is ~3x faster than argmax(0)
+    if (h, w) == (H, W):
+        out[:] = low.to(torch.uint8).cpu().numpy()
+        return out
+    # taps (i, i + 1) clamped at the last row/column, as _bilinear_taps computes them: replicate-pad by one
+    lp = torch.cat([low, low[-1:]], 0)
+    lp = torch.cat([lp, lp[:, -1:]], 1)
+    first = lp[:-1, :-1]
+    mixed = (first != lp[:-1, 1:]) | (first != lp[1:, :-1]) | (first != lp[1:, 1:])   # (h, w) per tap cell
+    if float(mixed.float().mean()) > DENSE_SHARE:
+        for s, strip in iter_upsampled(logits, (H, W), max_bytes):
+            out[s] = strip.max(0).indices.to(torch.uint8).cpu().numpy()
+        return out
+    dev = logits.device
+    y0, y1, wy = _bilinear_taps(h, H, dev)
+    x0, x1, wx = _bilinear_taps(w, W, dev)
+    low8 = low.to(torch.uint8)
+    lt = logits.permute(1, 2, 0).contiguous()   # (h, w, C): a pixel's classes side by side for fast gathers
+    rows = max(1, int(max_bytes // (2 * 4 * c * W)))
+    for r in range(0, H, rows):
+        s = slice(r, min(H, r + rows))
+        ys = y0[s]
+        strip = low8.index_select(0, ys).index_select(1, x0)             # (n, W): the class of the taps' cell
+        rr, cc = mixed.index_select(0, ys).index_select(1, x0).nonzero(as_tuple=True)
+        if rr.numel():  # rows first (n, w, C), then columns at the mixed pixels only, as iter_upsampled does
+            ly = wy[s][:, None, None]
+            a = lt.index_select(0, ys).mul_(1 - ly).addcmul_(lt.index_select(0, y1[s]), ly).view(-1, c)
+            base, lx = rr * w, wx[cc][:, None]
+            val = a.index_select(0, base + x0[cc]).mul_(1 - lx).addcmul_(a.index_select(0, base + x1[cc]), lx)
+            strip[rr, cc] = val.max(1).indices.to(torch.uint8)
+        out[s] = strip.cpu().numpy()
     return out
 
 
@@ -184,7 +225,8 @@ class Predictor:
         overlap: share (0..1) of a window shared by neighbouring windows.
         batch_size: windows per forward pass.
         tta: also predict the horizontally and the vertically flipped photo and average the three logits.
-        bf16: bfloat16 autocast on CUDA (ignored elsewhere).
+        bf16: bfloat16 autocast on CUDA or CPU (ignored elsewhere); on CPUs with native bf16 (AMX) the forward
+            is about 2.4x faster, with class maps that differ from fp32 only at near-ties.
         allow_pickle: accept a fastai ``.pkl`` export (runs pickled code: only for files you trust).
         strip_mb: memory budget (MiB) of one strip of full-size logits during upsampling.
     """
@@ -209,7 +251,11 @@ class Predictor:
             self.model = net.to(self.device).eval()
         self.tile, self.scale, self.overlap = tile, scale, float(overlap)
         self.batch_size, self.tta = int(batch_size), bool(tta)
-        self.bf16 = bool(bf16) and self.device.type == "cuda"
+        self.bf16 = bool(bf16) and self.device.type in ("cuda", "cpu")
+        # channels-last weights match the input (a permuted NHWC batch): no weight reorder per call on CPU, and
+        # tensor-core kernels with bf16 on GPUs
+        self._fmt = torch.channels_last if (self.device.type == "cpu" or self.bf16) else torch.contiguous_format
+        self.model = self.model.to(memory_format=self._fmt)
         self.strip_bytes = int(strip_mb * (1 << 20))
         self._mean = torch.tensor(self.info.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(self.info.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
@@ -265,7 +311,8 @@ class Predictor:
         """Logits ``(B, C, h, w)`` float32 of a ``(B, h, w, 3)`` uint8 batch (normalised, TTA if asked)."""
         x = batch.to(self.device).permute(0, 3, 1, 2).float().div(255)
         x = (x - self._mean) / self._std
-        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.bf16 else nullcontext()
+        x = x.contiguous(memory_format=self._fmt)
+        amp = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
         with torch.inference_mode(), amp:
             out = self._net(x)
             if self.tta:
@@ -376,7 +423,7 @@ def output_paths(image: PathLike, out: PathLike, landing: bool = False) -> Dict[
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m dronefast.predict``."""
-    from .landing import _hazards_arg, _names_arg, _positive, _positive_int
+    from .landing import add_landing_arguments
 
     p = argparse.ArgumentParser(
         prog="python -m dronefast.predict",
@@ -393,13 +440,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="always tile (default: tile photos more than 2x the model size)")
     mode.add_argument("--whole-image", dest="tile", action="store_const", const=False,
                       help="always predict the whole photo resized to the model size")
-    p.add_argument("--scale", type=_positive, metavar="S",
+    p.add_argument("--scale", type=positive_float, metavar="S",
                    help="resize factor before tiling (default: the training object scale)")
     p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP, metavar="F",
                    help=f"share of a window overlapping its neighbour, 0..1 (default {DEFAULT_OVERLAP})")
-    p.add_argument("--batch-size", type=_positive_int, default=8, metavar="N", help="windows per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="windows per forward pass")
     p.add_argument("--tta", action="store_true", help="average with horizontally and vertically flipped photos")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast on CUDA or CPU (fast on CPUs with AMX; classes differ only at near-ties)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--alpha", type=float, default=0.5, metavar="A", help="overlay colour strength 0..1 (0.5)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -408,62 +456,29 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("landing spots (see python -m dronefast.landing)")
     g.add_argument("--landing", action="store_true",
                    help="also write <stem>.landing.json and <stem>.landing.png (needs a clearance)")
-    c = g.add_mutually_exclusive_group()
-    c.add_argument("--clearance-px", type=_positive, metavar="N", help="required free radius in photo pixels")
-    c.add_argument("--clearance-m", type=_positive, metavar="M",
-                   help="required free radius in metres (needs --gsd, or --altitude, --focal-mm, --sensor-mm)")
-    g.add_argument("--gsd", type=_positive, metavar="M_PER_PX", help="metres per pixel of the photo")
-    g.add_argument("--altitude", type=_positive, metavar="A", help="flight altitude above ground (m)")
-    g.add_argument("--focal-mm", type=_positive, metavar="F", help="real focal length of the lens (mm)")
-    g.add_argument("--sensor-mm", type=_positive, metavar="S", help="sensor width (mm)")
-    g.add_argument("--safe", type=_names_arg, metavar="NAMES", help="comma-separated landable classes")
-    g.add_argument("--hazards", type=_hazards_arg, metavar="NAMES",
-                   help="comma-separated obstacle classes, each optionally name=weight (weight >= 1)")
-    g.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="spots per photo (default 5)")
-    g.add_argument("--border-safe", action="store_true",
-                   help="do not treat the area beyond the photo border as unsafe")
+    add_landing_arguments(g, "photo", required=False)
     return p
 
 
 def _check_landing_args(args: argparse.Namespace) -> None:
-    camera = (args.altitude, args.focal_mm, args.sensor_mm)
+    from .landing import check_landing_args
+
     given = [n for n in ("clearance_px", "clearance_m", "gsd", "altitude", "focal_mm", "sensor_mm", "safe",
-                         "hazards") if getattr(args, n) is not None]
+                         "hazards", "min_separation_px") if getattr(args, n) is not None]
     if not args.landing:
         if given:
             raise UsageError(f"--{given[0].replace('_', '-')} is a landing option; add --landing")
         return
     if args.clearance_px is None and args.clearance_m is None:
         raise UsageError("--landing needs --clearance-px or --clearance-m")
-    if args.gsd is not None and any(v is not None for v in camera):
-        raise UsageError("give either --gsd or --altitude/--focal-mm/--sensor-mm, not both")
-    if any(v is not None for v in camera) and not all(v is not None for v in camera):
-        raise UsageError("--altitude, --focal-mm and --sensor-mm go together")
-    if args.clearance_m is not None and args.gsd is None and camera[0] is None:
-        raise UsageError("--clearance-m needs --gsd or --altitude, --focal-mm and --sensor-mm")
+    check_landing_args(args)
 
 
 def _write_landing(args, ids: np.ndarray, photo: Image.Image, classes, image: Path, paths: Dict[str, Path]) -> str:
-    from .landing import (_resolve_policy, find_landing_spots, ground_sampling_distance, landing_overlay,
-                          spots_to_json)
+    from .landing import write_landing
 
-    h, w = ids.shape
-    camera = (args.altitude, args.focal_mm, args.sensor_mm)
-    gsd = args.gsd if camera[0] is None else ground_sampling_distance(*camera, image_width_px=w)
-    spots = find_landing_spots(ids, classes, clearance_px=args.clearance_px, clearance_m=args.clearance_m,
-                               gsd_m=gsd, safe=args.safe, hazards=args.hazards, top_k=args.top_k,
-                               border_is_unsafe=not args.border_safe)
-    clearance_px = args.clearance_px if args.clearance_px is not None else args.clearance_m / gsd
-    safe_ids, weights = _resolve_policy(classes, args.safe, args.hazards)
-    meta = {"image": str(image), "mask": str(paths["mask"]), "size": format_size((h, w)),
-            "safe": [classes.names[i] for i in safe_ids],
-            "hazards": {classes.names[i]: wt for i, wt in weights.items()},
-            "clearance_px": clearance_px, "clearance_m": args.clearance_m if gsd is None else clearance_px * gsd,
-            "gsd_m": gsd, "altitude_m": args.altitude, "focal_length_mm": args.focal_mm,
-            "sensor_width_mm": args.sensor_mm, "border_is_unsafe": not args.border_safe, "top_k": args.top_k,
-            "safe_fraction": float(np.isin(ids, safe_ids).mean())}
-    write_json(paths["landing_json"], spots_to_json(spots, meta))
-    save_image(landing_overlay(photo, ids, spots, classes, args.safe, args.hazards), paths["landing_png"])
+    spots, clearance_px = write_landing(args, ids, photo, classes, paths["landing_json"], paths["landing_png"],
+                                        {"image": str(image), "mask": str(paths["mask"])})
     if not spots:
         return f"no landing spot with {clearance_px:.1f} px clearance"
     return f"{len(spots)} landing spot(s), best at x={spots[0].x} y={spots[0].y} on {spots[0].surface}"
