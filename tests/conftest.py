@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import matplotlib
@@ -78,3 +81,29 @@ def pickle_bomb(tmp_path):
     """``(payload, marker)``: unpickling `payload` creates the file `marker` (which must never appear)."""
     marker = tmp_path / "pwned"
     return _PickleBomb(marker), marker
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No network and an empty torch hub cache; returns ``(TORCH_HOME, list of blocked download urls)``."""
+    import torch
+
+    home = tmp_path / "torch_home"
+    home.mkdir()
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    calls = []
+
+    def blocked(url, *args, **kwargs):
+        calls.append(getattr(url, "full_url", url))
+        raise urllib.error.URLError("network blocked by the test")
+
+    def no_socket(*args, **kwargs):
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", blocked)
+    monkeypatch.setattr(torch.hub, "urlopen", blocked)
+    monkeypatch.setattr(urllib.request, "urlopen", blocked)
+    monkeypatch.setattr(socket.socket, "connect", no_socket)
+    monkeypatch.setattr(socket, "create_connection", no_socket)
+    return home, calls

@@ -4,9 +4,6 @@ The network is never used: every test that could download blocks ``torch.hub`` /
 points ``TORCH_HOME`` at an empty folder.
 """
 import pickle
-import socket
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -35,30 +32,6 @@ def r18_file(r18_state, tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "resnet18-local.pth"
     torch.save(r18_state, path)
     return path
-
-
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """No network and an empty torch hub cache; returns ``(TORCH_HOME, list of blocked download urls)``."""
-    home = tmp_path / "torch_home"
-    home.mkdir()
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-    calls = []
-
-    def blocked(url, *args, **kwargs):
-        calls.append(getattr(url, "full_url", url))
-        raise urllib.error.URLError("network blocked by the test")
-
-    def no_socket(*args, **kwargs):
-        raise OSError("network blocked by the test")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", blocked)
-    monkeypatch.setattr(torch.hub, "urlopen", blocked)
-    monkeypatch.setattr(urllib.request, "urlopen", blocked)
-    monkeypatch.setattr(socket.socket, "connect", no_socket)
-    monkeypatch.setattr(socket, "create_connection", no_socket)
-    return home, calls
 
 
 def assert_body_equals(body, state):

@@ -3,9 +3,6 @@ sample at 48x32 with a random resnet18 encoder."""
 import io
 import json
 import math
-import socket
-import urllib.error
-import urllib.request
 from contextlib import redirect_stderr, redirect_stdout
 from types import SimpleNamespace
 
@@ -141,27 +138,8 @@ def test_lr_auto_runs_lr_find(sample_kaggle, tmp_path):
     assert pd.read_csv(out / "history.csv").epoch.tolist() == [0]
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """No network and an empty torch hub cache."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-
-    def blocked(*args, **kwargs):
-        raise urllib.error.URLError("network blocked by the test")
-
-    def no_socket(*args, **kwargs):
-        raise OSError("network blocked by the test")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", blocked)
-    monkeypatch.setattr(torch.hub, "urlopen", blocked)
-    monkeypatch.setattr(urllib.request, "urlopen", blocked)
-    monkeypatch.setattr(socket.socket, "connect", no_socket)
-    monkeypatch.setattr(socket, "create_connection", no_socket)
-    return tmp_path / "torch_home"
-
-
 def test_offline_pretrained_is_one_clear_line(offline, sample_kaggle, tmp_path):
+    home, _ = offline
     # real data (not the built-in sample): pretrained by default
     rc, _, err = run_cli([str(sample_kaggle), "--out", str(tmp_path / "off"), "--size", "48x32",
                           "--arch", "resnet18", "--epochs", "1", "--lr", "1e-2", "--no-progress"])
@@ -170,7 +148,7 @@ def test_offline_pretrained_is_one_clear_line(offline, sample_kaggle, tmp_path):
     [line] = err.strip().splitlines()
     assert line.startswith("error: cannot get ImageNet weights for resnet18")
     assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in line
-    assert str(offline / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in line
+    assert str(home / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in line
     assert "--weights PATH" in line and "--no-pretrained" in line
 
 
