@@ -162,14 +162,11 @@ def _threads(n: Optional[int]) -> Iterator[None]:
 def _resolve_device(device: Optional[str]):
     import torch
 
+    from .predict import parse_device
+
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise UsageError(f"unknown device {device!r} ({e})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} asked for, but CUDA is not available here")
+    dev = parse_device(device)
     if dev.type not in ("cpu", "cuda"):
         raise UsageError(f"the benchmark runs on cpu or cuda, not {dev.type}")
     return dev
