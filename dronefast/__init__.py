@@ -16,13 +16,18 @@ Modules, one job each:
     encoders  U-Net encoders and their ImageNet weights (online or offline)
     learner   the dynamic U-Net learner
     modelfile safe model format (safetensors + JSON)
-    recipe    lr_find and the reference fit_one_cycle recipe, resumable
+    fitting   lr_find and fit_one_cycle keeping the best epoch, resumable; precision
+    augment   augmentations for nadir (top-down) photos
+    losses    class-weighted cross-entropy ignoring void, soft Dice, class weights
+    recipes   named training recipes: nadir (default) and reference
     train     the main job (``python -m dronefast.train``)
     predict   full-resolution prediction (``python -m dronefast.predict``)
     evaluate  evaluation reports (``python -m dronefast.evaluate``)
     landing   landing-zone search (``python -m dronefast.landing``)
     distributed  data-parallel training through fastai + accelerate
+    tuning    process-wide speed settings (glibc malloc)
     bench     speed benchmarks (``python -m dronefast.bench``)
+    recipe_bench  the recipes' accuracy side by side (``python -m dronefast.bench recipes``)
 """
 from importlib import import_module
 from typing import Any, Dict
@@ -57,10 +62,14 @@ _EXPORTS: Dict[str, str] = {
     # model and training
     "ARCHS": "encoders", "Encoder": "encoders", "encoder": "encoders",
     "drone_learner": "learner", "ModelInfo": "modelfile", "save_model": "modelfile", "load_model": "modelfile",
-    "find_lr": "recipe", "fit_reference": "recipe", "set_precision": "recipe",
+    "find_lr": "fitting", "fit_reference": "fitting", "set_precision": "fitting",
+    "Recipe": "recipes", "RECIPES": "recipes", "DEFAULT_RECIPE": "recipes", "get_recipe": "recipes",
+    "recipe_loss": "recipes", "recipe_batch_tfms": "recipes",
+    "NadirAugment": "augment", "nadir_transforms": "augment",
+    "SegLoss": "losses", "class_weights": "losses", "train_class_counts": "losses", "soft_dice_loss": "losses",
     "train": "train", "TrainResult": "train",
     # benchmarks
-    "bench_train": "bench", "bench_prepare": "bench", "bench_predict": "bench", "tune_malloc": "bench",
+    "bench_train": "bench", "bench_prepare": "bench", "bench_predict": "bench", "tune_malloc": "tuning",
     # prediction and evaluation
     "Predictor": "predict", "predict_image": "predict", "evaluate_model": "evaluate",
     # landing

@@ -1,4 +1,4 @@
-"""Speed benchmarks, side by side in one run: ``python -m dronefast.bench {train,prepare,predict,levers}``.
+"""Benchmarks, side by side in one run: ``python -m dronefast.bench {train,prepare,predict,levers,recipes}``.
 
 Every sub-command times its variants *interleaved* (round after round, the order rotated each round) and
 reports medians, so that a load change on a shared machine hits all variants alike; it prints the ratios
@@ -22,6 +22,8 @@ the load average before and after) to a JSON file.
   full-resolution upsampling and argmax), versus the bare model forward over the same windows.
 * ``levers``: the floor step of (c) under each model-side lever (channels-last, bf16 autocast, thread
   count, torch.compile), interleaved step by step.
+* ``recipes``: accuracy, not speed: the training recipes trained side by side from scratch on one generated
+  sample and scored at full resolution (:mod:`dronefast.recipe_bench`).
 
 On CUDA the results also hold images per second and the peak GPU memory of each variant.
 """
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import math
 import os
 import platform
@@ -45,8 +46,9 @@ import numpy as np
 
 from .cli import format_size, run_main, size_arg
 from .errors import UsageError
+from .tuning import glibc_default_malloc, tune_malloc
 
-__all__ = ["bench_train", "bench_prepare", "bench_predict", "bench_levers", "machine_info", "tune_malloc",
+__all__ = ["bench_train", "bench_prepare", "bench_predict", "bench_levers", "machine_info",
            "torch_adamw_opt_func", "report_lines", "build_parser",
            "photo_dataset", "interleave", "summarise", "default_work_dir", "TRAIN_VARIANTS", "LEVERS",
            "TARGETS", "main"]
@@ -70,31 +72,6 @@ def default_work_dir() -> Path:
     """Cache folder of generated benchmark data: ``$DRONEFAST_CACHE`` (or ``~/.cache/dronefast``) ``/bench``."""
     root = os.environ.get("DRONEFAST_CACHE")
     return (Path(root).expanduser() if root else Path.home() / ".cache" / "dronefast") / "bench"
-
-
-def tune_malloc(mmap_threshold: int = 1 << 30, trim_threshold: int = (1 << 31) - 1) -> bool:
-    """Make glibc keep large blocks in the heap instead of returning them to the system after each use.
-
-    PyTorch's CPU tensors come straight from ``malloc``; activations above glibc's mmap threshold (at most
-    32 MiB by default) are mapped and unmapped on every step, and each fresh mapping is zero-filled page by page.
-    Raising the mmap and trim thresholds (``mallopt``, the same as ``MALLOC_MMAP_THRESHOLD_`` /
-    ``MALLOC_TRIM_THRESHOLD_`` in the environment) lets the next step reuse the memory. It affects allocations
-    made after the call, in this process only. Returns False where it cannot apply (not glibc).
-
-    Args:
-        mmap_threshold: bytes from which blocks are mapped individually (glibc caps it at 32 MiB on 64-bit
-            unless it is set explicitly, as here).
-        trim_threshold: free bytes at the top of the heap above which glibc gives memory back.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
-        return bool(libc.mallopt(m_mmap_threshold, int(mmap_threshold))) and bool(
-            libc.mallopt(m_trim_threshold, int(trim_threshold)))
-    except (OSError, AttributeError):
-        return False
 
 
 def _cpu_name() -> str:
@@ -238,7 +215,7 @@ def _autocast(device, precision: str):
 
 
 def _resolve_precision(precision: str, device) -> str:
-    from .recipe import resolve_precision
+    from .fitting import resolve_precision
 
     chosen = resolve_precision(precision, device)
     if chosen == "fp16" and device.type != "cuda":
@@ -481,7 +458,7 @@ def bench_train(data: Optional[PathLike] = None, n: int = 16, photo_size: Size =
                 device: Optional[str] = None, precision: str = "auto", channels_last: bool = False,
                 workers: int = 0, stock_workers: Optional[int] = None, lr: float = 1e-3, valid_pct: float = 0.2,
                 seed: int = 0, variants: Sequence[str] = TRAIN_VARIANTS, work: Optional[PathLike] = None,
-                acc_tol: float = 0.05, malloc: bool = False, opt: str = "fastai", cudnn_benchmark: bool = False,
+                acc_tol: float = 0.05, malloc: bool = True, opt: str = "fastai", cudnn_benchmark: bool = False,
                 progress: bool = False, log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Time one epoch of (a) stock fastai, (b) dronefast and (c) the bare floor, interleaved.
 
@@ -504,7 +481,8 @@ def bench_train(data: Optional[PathLike] = None, n: int = 16, photo_size: Size =
         variants: which of :data:`TRAIN_VARIANTS` to run.
         work: cache folder of generated photos (default :func:`default_work_dir`).
         acc_tol: largest pixel-accuracy difference between (a) and (b) still called "the same".
-        malloc: call :func:`tune_malloc` first.
+        malloc: call :func:`~dronefast.tuning.tune_malloc` first, as ``dronefast.train`` does; (a) then runs
+            each epoch under glibc's untuned steady state (:func:`~dronefast.tuning.glibc_default_malloc`).
         opt: optimizer of (b): ``fastai`` (its ``Adam``, as ``drone_learner`` builds it) or ``torch``
             (:func:`torch_adamw_opt_func`, fused on CUDA); (c) always uses torch's AdamW (foreach).
         cudnn_benchmark: ``torch.backends.cudnn.benchmark = True`` (CUDA; every variant).
@@ -520,7 +498,7 @@ def bench_train(data: Optional[PathLike] = None, n: int = 16, photo_size: Size =
     from .data import drone_dataloaders
     from .layout import find_layout
     from .learner import drone_learner
-    from .recipe import set_precision
+    from .fitting import set_precision
 
     bad = [v for v in variants if v not in TRAIN_VARIANTS]
     if bad or not variants:
@@ -567,11 +545,13 @@ def bench_train(data: Optional[PathLike] = None, n: int = 16, photo_size: Size =
     usage: Dict[str, List[Tuple[float, int]]] = {k: [] for k in TRAIN_VARIANTS}
 
     def timed_fit(name: str, learn) -> Callable[[], float]:
+        untuned = name == "stock" and malloc_ok
+
         def run() -> float:
             t: List[float] = []
             if dev.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(dev)
-            with _timer(dev, t, usage[name]):
+            with glibc_default_malloc() if untuned else contextlib.nullcontext(), _timer(dev, t, usage[name]):
                 learn.fit(1, lr)
             if dev.type == "cuda":
                 peaks[name] = max(peaks.get(name, 0), torch.cuda.max_memory_allocated(dev))
@@ -1008,16 +988,21 @@ def report_lines(result: Dict[str, Any]) -> List[str]:
                        f"{x['page_faults']} page faults")
         if result.get("compile_warmup_s") is not None:
             out.append(f"  compile: first step (compilation) {result['compile_warmup_s']:.1f} s")
+    elif cmd == "recipes":
+        from .recipe_bench import recipe_report_lines
+
+        out += recipe_report_lines(result)
     return out
 
 
 # ------------------------------------------------------------------------------------------ command line
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the full results as JSON")
     p.add_argument("--work", type=Path, metavar="DIR", help="cache of generated photos; None: "
                    "$DRONEFAST_CACHE/bench or ~/.cache/dronefast/bench")
-    p.add_argument("--seed", type=int, default=0, help="seed of the photos, split and initialisation")
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="seed of the photos, split and initialisation")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the run; None: torch's default")
 
 
@@ -1044,7 +1029,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--channels-last", action="store_true", help="channels-last memory format in (b) and (c)")
     t.add_argument("--workers", type=int, default=0, help="DataLoader workers of (b)")
     t.add_argument("--stock-workers", type=int, default=None, help="DataLoader workers of (a); None: fastai's default (all cores up to 16)")
-    t.add_argument("--malloc", action="store_true", help="tune glibc malloc first (see tune_malloc)")
+    t.add_argument("--no-malloc", dest="malloc", action="store_false",
+                   help="leave glibc malloc untuned in (b) and (c); by default they run tuned as dronefast.train "
+                        "does (dronefast.tuning), and (a) untuned")
     t.add_argument("--opt", default="fastai", choices=("fastai", "torch"),
                    help="optimizer of (b): fastai's Adam or torch's AdamW (fused on CUDA) in OptimWrapper")
     t.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark (CUDA)")
@@ -1085,6 +1072,23 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--device", default="auto", help="cpu, cuda or auto")
     lv.add_argument("--malloc", action="store_true", help="tune glibc malloc first (see tune_malloc)")
     _common(lv)
+
+    rc = sub.add_parser("recipes", help="accuracy of the training recipes side by side (from scratch)",
+                        formatter_class=fmt)
+    rc.add_argument("--runs", default="reference:12,nadir:12,nadir",
+                    help="comma-separated RECIPE or RECIPE:EPOCHS; the first is the one compared against")
+    rc.add_argument("--seeds", default="1,2", help="comma-separated seeds (split, initialisation, augmentations)")
+    rc.add_argument("--n", type=int, default=120, help="photos in the generated sample")
+    rc.add_argument("--photo-size", type=size_arg, default="480x320", metavar="WxH", help="size of those photos")
+    rc.add_argument("--sample-seed", type=int, default=7, help="seed of the generated sample")
+    rc.add_argument("--size", type=size_arg, default="144x96", metavar="WxH", help="training size")
+    rc.add_argument("--bs", type=int, default=8, help="batch size of every run")
+    rc.add_argument("--arch", default="resnet18", choices=("resnet18", "resnet34", "resnet50"), help="encoder")
+    rc.add_argument("--valid-pct", type=float, default=0.2, help="validation share of the photos")
+    rc.add_argument("--lr-find-iters", type=int, default=100, help="lr_find steps of recipes that run it")
+    rc.add_argument("--tta", action="store_true", help="also score with flip test-time augmentation")
+    rc.add_argument("--progress", action="store_true", help="show fastai's progress bars")
+    _common(rc, seed=False)
     return p
 
 
@@ -1126,6 +1130,17 @@ def _dispatch(a: argparse.Namespace) -> Dict[str, Any]:
             raise UsageError("--overlap must be in [0, 1) and --scale positive")
         res = bench_predict(a.photo_size, a.size, a.scale, a.arch, a.batch_size, a.overlap, a.repeats, a.device,
                             a.bf16, a.work, a.seed)
+    elif a.command == "recipes":
+        from .recipe_bench import bench_recipes
+
+        if not 0 < a.valid_pct < 1:
+            raise UsageError(f"--valid-pct must be between 0 and 1, got {a.valid_pct}")
+        try:
+            seeds = [int(x) for x in _split(a.seeds)]
+        except ValueError:
+            raise UsageError(f"--seeds must be comma-separated integers, got {a.seeds!r}") from None
+        res = bench_recipes(_split(a.runs), seeds, a.n, a.photo_size, a.sample_seed, a.size, a.bs, a.arch,
+                            a.valid_pct, a.lr_find_iters, a.tta, a.work, a.progress)
     else:
         res = bench_levers(_split(a.levers), a.size, a.bs, a.arch, a.steps, a.device, a.seed, a.malloc)
     return res

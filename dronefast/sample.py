@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw
 from .classes import standard_classes
 from .cli import format_size, run_main, size_arg
 from .errors import DatasetError, UsageError
+from .masks import count_ids
 from .outputs import save_image, write_json, write_text
 
 __all__ = ["generate_sample", "default_sample_path", "ensure_sample", "render_scene", "read_manifest",
@@ -750,7 +751,7 @@ def generate_sample(dst: PathLike, n: int = DEFAULT_N, size: Tuple[int, int] = D
     images = np.zeros(len(table), np.int64)
     for i in range(params["n"]):
         img, mask = render_scene((h, w), params["seed"], i)
-        counts = np.bincount(mask.ravel(), minlength=len(table))
+        counts = count_ids(mask, len(table))
         pixels += counts
         images += counts > 0
         colour = palette[mask]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dronefast import bench
-from dronefast.bench import interleave, main, photo_dataset, summarise, tune_malloc
+from dronefast.bench import interleave, main, photo_dataset, summarise
 
 
 def _read(path):
@@ -64,10 +64,6 @@ def test_render_photo_upscales_large_scenes():
     img, mask = bench._render_photo((60, 90), 0, 0, max_render_px=1000)
     assert img.shape == (60, 90, 3) and img.dtype == np.uint8
     assert mask.shape == (60, 90) and mask.max() < 23
-
-
-def test_tune_malloc_returns_bool():
-    assert tune_malloc() in (True, False)
 
 
 def test_train_json_structure_and_ratios(tmp_path):

@@ -130,6 +130,28 @@ def test_full_resolution_goes_through_tiled_prediction(tmp_path):
     assert m2["full_res"] is None and m2["train_res"] == m["train_res"]
 
 
+class CountingOracle(PaletteOracle):
+    """PaletteOracle that counts the photos it is given."""
+
+    seen = 0
+
+    def forward(self, x):
+        self.seen += x.shape[0]
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("tta, passes", [(False, 1), (True, 3)])
+def test_tta_at_both_resolutions(tmp_path, tta, passes):
+    data = hand_dataset(tmp_path / "data")
+    info = oracle()[1]
+    net = CountingOracle(info)
+    m = evaluate_model((net, info), data, all_images=True, device="cpu", tta=tta, progress=False)
+    assert net.seen == 2 * 2 * passes   # 2 photos, each at both resolutions; TTA adds 2 flipped copies
+    for key in ("train_res", "full_res"):   # each flip is undone: the per-pixel oracle's scores do not change
+        np.testing.assert_array_equal(np.array(m[key]["confusion"]), hand_confusion())
+        assert m[key]["tta"] is tta and m[key]["how"].endswith(", TTA") is tta
+
+
 def test_refusals(tmp_path):
     data = hand_dataset(tmp_path / "data")
     with pytest.raises(DronefastError, match="empty"):      # int(0.1 * 2) = 0 validation photos

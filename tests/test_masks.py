@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from dronefast.errors import ClassIdError, CorruptImageError, UnknownColourError
-from dronefast.masks import colour_to_ids, ids_to_colour, read_mask, resize_mask
+from dronefast.masks import colour_to_ids, count_ids, ids_to_colour, read_mask, resize_mask
 
 
 def test_colour_to_ids_known_pixels(classes):
@@ -63,3 +63,15 @@ def test_resize_mask_never_invents_ids():
     assert set(np.unique(small)) <= {1, 9, 22}
     expected = np.asarray(Image.fromarray(ids).resize((17, 13), Image.Resampling.NEAREST))
     np.testing.assert_array_equal(small, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_count_ids(dtype):
+    ids = np.array([[0, 3, 3, 23], [3, 1, 0, 0], [24, 200, 3, 1]]).astype(dtype)  # 24 and 200: beyond 24 classes
+    expected = np.zeros(24, np.int64)
+    expected[[0, 1, 3, 23]] = [3, 2, 4, 1]
+    got = count_ids(ids, 24)
+    assert got.dtype == np.int64 and got.shape == (24,)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(count_ids(ids[:, ::2], 2), [2, 0])     # not contiguous: 0, 3, 3, 0, 24, 3
+    np.testing.assert_array_equal(count_ids(np.zeros((0, 0), dtype), 3), [0, 0, 0])

@@ -2,6 +2,7 @@
 sample at 48x32 with a random resnet18 encoder."""
 import io
 import json
+import sys
 import math
 from contextlib import redirect_stderr, redirect_stdout
 from types import SimpleNamespace
@@ -15,7 +16,7 @@ from PIL import Image
 
 import dronefast
 from dronefast.modelfile import load_model
-from dronefast.recipe import resolve_precision
+from dronefast.fitting import resolve_precision
 from dronefast.train import main
 
 FAST = ["--size", "48x32", "--arch", "resnet18", "--bs", "3", "--no-pretrained", "--no-progress"]
@@ -77,8 +78,9 @@ def test_metrics_json(cli, sample_kaggle):
     h = pd.read_csv(cli.dir / "history.csv")
     for k in ("pixel_accuracy", "accuracy_mask", "miou", "baseline_pixel_accuracy"):
         assert 0 <= m[k] <= 1, k
-    # the best accuracy_mask epoch was kept (the default --monitor) and scored again on the whole valid set
-    assert m["accuracy_mask"] == pytest.approx(h.accuracy_mask.max(), rel=1e-6)
+    # the best miou epoch was kept (the default nadir recipe's monitor) and scored again on the whole valid set
+    assert m["monitor"] == "miou"
+    assert m["miou"] == pytest.approx(h.miou.max(), rel=1e-6)
     names = json.loads((cli.dir / "model.json").read_text())["classes"]["names"]
     assert list(m["iou"]) == names and len(names) == 24
     assert m["iou"]["unlabeled"] is None and m["void_class"] == "unlabeled"
@@ -93,10 +95,11 @@ def test_metrics_json(cli, sample_kaggle):
     assert m["n_pixels"] == 2 * 32 * 48 and (m["n_train"], m["n_valid"]) == (8, 2)
     assert (m["lr"], m["epochs"], m["unfrozen_epochs"]) == (0.01, 2, 0)
     assert m["device"] == str(default_device()) and m["precision"] == resolve_precision("auto", default_device())
+    assert m["malloc_tuned"] is sys.platform.startswith("linux")  # dronefast.tuning, on by default
     assert m["data"] == str(sample_kaggle) and m["synthetic_sample"] is False
     a = m["args"]
     assert (a["size"], a["bs"], a["lr"], a["arch"], a["epochs"], a["out"]) == ("48x32", 3, 0.01, "resnet18", 2, "run")
-    assert a["pretrained"] is False and a["valid_pct"] == 0.2
+    assert a["pretrained"] is False and a["valid_pct"] == 0.2 and a["recipe"] == "nadir"
     assert m["versions"]["fastai"] == fastai.__version__ and m["versions"]["torch"] == torch.__version__
     assert m["versions"]["dronefast"] == dronefast.__version__ and set(m["versions"]) >= {"torchvision", "python"}
     assert isinstance(m["time_s"], float) and m["time_s"] > 0
@@ -179,3 +182,76 @@ def test_missing_data_folder_exits_1(tmp_path):
     rc, _, err = run_cli([str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
     assert rc == 1
     assert err.strip() == f"error: {tmp_path / 'nope'}: folder does not exist"
+
+
+# ------------------------------------------------------------------------------------------ recipes (issue 8)
+
+def test_default_recipe_is_nadir(cli):
+    m = cli.metrics
+    assert m["recipe"] == "nadir" and m["recipe_settings"]["augment"] == "fastai"
+    assert (m["bs"], m["pct_start"], m["monitor"]) == (3, 0.3, "miou")  # --bs given, the rest from the recipe
+    w = m["class_weights"]
+    assert len(w) == 24 and w[0] == 0 and min(w[1:]) == 1 and max(w) <= 10  # void 0, commonest class 1, cap 10
+    assert ("recipe nadir: fastai aug_transforms, class-weighted cross-entropy (inv_sqrt, cap 10x), void ignored; "
+            "lr 1.00e-02, one-cycle pct_start 0.3, 2 epochs, batch size 3, best miou kept") in cli.out
+    assert json.loads((cli.dir / "run.json").read_text())["recipe"] == "nadir"
+    assert json.loads((cli.dir / "model.json").read_text())["extra"]["train_args"]["recipe"] == "nadir"
+
+
+def test_reference_recipe(sample_kaggle, tmp_path):
+    out = tmp_path / "ref"
+    rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--recipe", "reference", "--epochs", "1",
+                               "--lr", "1e-2", "--valid-pct", "0.2", "--size", "48x32", "--arch", "resnet18",
+                               "--no-pretrained", "--no-progress"])
+    assert rc == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["recipe"] == "reference" and m["class_weights"] is None
+    assert (m["bs"], m["pct_start"], m["monitor"], m["epochs"]) == (4, 0.8, "accuracy_mask", 1)
+    h = pd.read_csv(out / "history.csv")
+    assert m["accuracy_mask"] == pytest.approx(h.accuracy_mask.max(), rel=1e-6)
+    assert ("recipe reference: fastai aug_transforms, cross-entropy; lr 1.00e-02, one-cycle pct_start 0.8, "
+            "1 epoch, batch size 4, best accuracy_mask kept") in stdout
+    assert "train/valid: 8/2 images at 48x32 (WxH), batch size 4" in stdout
+
+
+def test_augment_and_loss_overrides(sample_kaggle, tmp_path):
+    out = tmp_path / "over"
+    rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--epochs", "1", "--lr", "1e-3",
+                               "--augment", "nadir", "--class-weights", "none", "--dice", "0.5",
+                               "--monitor", "valid_loss", "--valid-pct", "0.2", *FAST])
+    assert rc == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    s = m["recipe_settings"]
+    assert (s["augment"], s["weights"], s["dice"], m["class_weights"], m["monitor"]) == \
+        ("nadir", "none", 0.5, None, "valid_loss")
+    assert ("recipe nadir: nadir augmentations, cross-entropy, void ignored + 0.5 x Dice; lr 1.00e-03, "
+            "one-cycle pct_start 0.3, 1 epoch, batch size 3, best valid_loss kept") in stdout
+    model, _ = load_model(out / "export.pkl", allow_pickle=True)  # the nadir transforms and the loss pickle
+    assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--recipe", "fast"], "argument --recipe: invalid choice: 'fast'"),
+    (["--augment", "strong"], "argument --augment: invalid choice: 'strong'"),
+    (["--class-weights", "median"], "argument --class-weights: invalid choice: 'median'"),
+    (["--dice", "-1"], "error: --dice must be >= 0, got -1.0"),
+])
+def test_bad_recipe_arguments_exit_2(sample_kaggle, tmp_path, args, message):
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(tmp_path / "out"), *args])
+    assert rc == 2 and message in err and "Traceback" not in err
+
+
+def test_resume_with_another_recipe_exits_2(cli):
+    rc, _, err = run_cli(["--out", str(cli.dir), "--recipe", "reference", "--resume"])
+    assert rc == 2
+    assert f"--resume: the run in {cli.dir} used --recipe nadir, not reference; resume it with the same recipe" in err
+
+
+def test_same_seed_same_run(sample_kaggle, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        rc, _, err = run_cli([str(sample_kaggle), "--out", str(tmp_path / name), "--epochs", "1", "--lr", "1e-3",
+                              "--valid-pct", "0.2", "--seed", "5", *FAST])
+        assert rc == 0, err
+        runs.append(pd.read_csv(tmp_path / name / "history.csv"))
+    pd.testing.assert_frame_equal(runs[0].drop(columns="time"), runs[1].drop(columns="time"))

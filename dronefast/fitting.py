@@ -1,5 +1,6 @@
-"""The reference notebook's training recipe, as functions: ``lr_find``, then
-``fit_one_cycle(epochs, slice(lr), pct_start=0.8)`` with ``SaveModelCallback`` monitoring ``accuracy_mask``.
+"""Fitting, as functions: ``lr_find`` and the reference notebook's ``fit_one_cycle(epochs, slice(lr),
+pct_start)`` with ``SaveModelCallback`` keeping the best epoch (every recipe of :mod:`dronefast.recipes` runs
+through it), and the choice of numeric precision.
 
 :func:`fit_reference` runs it with a frozen encoder first (when pretrained), then an optional unfrozen stage
 with discriminative learning rates, keeps the best weights (loaded at the end), logs each epoch with fastai's

@@ -1,4 +1,4 @@
-"""Tests of dronefast.recipe: fit_reference (one-cycle, best epoch kept, checkpoints, resume), the frozen and
+"""Tests of dronefast.fitting: fit_reference (one-cycle, best epoch kept, checkpoints, resume), the frozen and
 unfrozen stages, and mixed precision on CPU. Tiny: resnet18 U-Net at 32x48, 8 training images in batches of
 3 (2 steps an epoch), random encoder unless said otherwise."""
 import json
@@ -14,7 +14,7 @@ from fastai.callback.schedule import combined_cos
 from torchvision import models
 
 from dronefast.learner import drone_learner
-from dronefast.recipe import (BEST_NAME, CHECKPOINT_NAME, CPUAutocast, fit_reference, resolve_precision,
+from dronefast.fitting import (BEST_NAME, CHECKPOINT_NAME, CPUAutocast, fit_reference, resolve_precision,
                               set_precision)
 
 LR = 1e-3  # at 1e-2 a random-encoder U-Net with batches of 3 often blows up (train loss 15..300)
