@@ -315,25 +315,6 @@ def _quiet(learn, progress: bool = False) -> None:
     learn.logger = noop
 
 
-def _channels_last_cb():
-    import torch
-    from fastai.callback.core import Callback
-
-    class ChannelsLast(Callback):
-        """Feed the model channels-last input (its weights are converted once)."""
-
-        order = 5
-
-        def before_fit(self):
-            self.learn.model.to(memory_format=torch.channels_last)
-
-        def before_batch(self):
-            self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
-                                  for x in self.xb)
-
-    return ChannelsLast()
-
-
 def _plain(t):
     import torch
 
@@ -455,7 +436,7 @@ def _pixel_accuracy(learn) -> float:
 
 def bench_train(data: Optional[PathLike] = None, n: int = 16, photo_size: Size = (1000, 1500),
                 size: Size = (200, 300), bs: int = 4, arch: str = "resnet34", epochs: int = 2,
-                device: Optional[str] = None, precision: str = "auto", channels_last: bool = False,
+                device: Optional[str] = None, precision: str = "auto", channels_last: bool = True,
                 workers: int = 0, stock_workers: Optional[int] = None, lr: float = 1e-3, valid_pct: float = 0.2,
                 seed: int = 0, variants: Sequence[str] = TRAIN_VARIANTS, work: Optional[PathLike] = None,
                 acc_tol: float = 0.05, malloc: bool = True, opt: str = "fastai", cudnn_benchmark: bool = False,
@@ -473,7 +454,8 @@ def bench_train(data: Optional[PathLike] = None, n: int = 16, photo_size: Size =
         device: ``cpu``, ``cuda`` or None/``auto``.
         precision: ``auto`` (as ``dronefast.train``: bf16/fp16 on GPU, fp32 on CPU), ``fp32``, ``bf16`` or
             ``fp16`` for (b) and (c); (a) stays fp32 as the tutorial.
-        channels_last: channels-last memory format for (b) and (c).
+        channels_last: channels-last memory format for (b) (fastai's ``ChannelsLast``, as ``dronefast.train``
+            does by default) and (c).
         workers: DataLoader workers of (b).
         stock_workers: DataLoader workers of (a); None = fastai's default (all cores up to 16).
         lr: constant learning rate of every epoch.
@@ -494,11 +476,12 @@ def bench_train(data: Optional[PathLike] = None, n: int = 16, photo_size: Size =
         ``s_per_image``, ``images_per_s``, ``accuracy``, ``peak_gpu_bytes``), ``ratios`` and ``checks``.
     """
     import torch
+    from fastai.callback.channelslast import ChannelsLast
 
     from .data import drone_dataloaders
+    from .fitting import set_precision
     from .layout import find_layout
     from .learner import drone_learner
-    from .fitting import set_precision
 
     bad = [v for v in variants if v not in TRAIN_VARIANTS]
     if bad or not variants:
@@ -566,7 +549,7 @@ def bench_train(data: Optional[PathLike] = None, n: int = 16, photo_size: Size =
         _quiet(learn_b, progress)
         set_precision(learn_b, chosen)
         if channels_last:
-            learn_b.add_cb(_channels_last_cb())
+            learn_b.add_cb(ChannelsLast())  # as dronefast.train does
         learners["dronefast"] = learn_b
         runners["dronefast"] = timed_fit("dronefast", learn_b)
     if "stock" in variants:
@@ -1026,7 +1009,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", help="cpu, cuda or auto")
     t.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="precision of (b) and (c), auto as dronefast.train; (a) stays fp32 like the tutorial")
-    t.add_argument("--channels-last", action="store_true", help="channels-last memory format in (b) and (c)")
+    t.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                   help="contiguous (NCHW) tensors in (b) and (c); by default channels-last, as dronefast.train")
     t.add_argument("--workers", type=int, default=0, help="DataLoader workers of (b)")
     t.add_argument("--stock-workers", type=int, default=None, help="DataLoader workers of (a); None: fastai's default (all cores up to 16)")
     t.add_argument("--no-malloc", dest="malloc", action="store_false",

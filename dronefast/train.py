@@ -119,7 +119,7 @@ def train(data: Optional[str] = None, out: str = "runs/train", arch: str = "resn
           pct_start: Optional[float] = None, sync_bn: bool = False, progress: bool = True,
           args: Optional[Dict[str, Any]] = None, recipe: Union[str, Recipe] = DEFAULT_RECIPE,
           augment: Union[bool, str] = True, class_weights: Optional[str] = None,
-          dice: Optional[float] = None, malloc_tuning: bool = True) -> TrainResult:
+          dice: Optional[float] = None, malloc_tuning: bool = True, channels_last: bool = True) -> TrainResult:
     """Train a U-Net on `data` with a recipe and write every output into `out` (see the module docstring).
 
     Every argument left None takes the recipe's value (:mod:`dronefast.recipes`), which for ``nadir`` depends on
@@ -156,7 +156,10 @@ def train(data: Optional[str] = None, out: str = "runs/train", arch: str = "resn
         dice: replaces the recipe's weight of the soft Dice term (the loss then ignores the void class).
         malloc_tuning: keep PyTorch's large CPU blocks in glibc's heap between steps
             (:func:`~dronefast.tuning.tune_malloc`: -17% per CPU step in fp32, -31% in bf16).
+        channels_last: train in the channels-last (NHWC) memory format (fastai's ``ChannelsLast``); the saved
+            model is in the default layout either way.
     """
+    from fastai.callback.channelslast import ChannelsLast
     from fastai.callback.progress import ProgressCallback
     from fastai.torch_core import set_seed
 
@@ -226,6 +229,8 @@ def train(data: Optional[str] = None, out: str = "runs/train", arch: str = "resn
     if not progress:
         learn.remove_cb(ProgressCallback)
     chosen_precision = set_precision(learn, precision)
+    if channels_last:
+        learn.add_cb(ChannelsLast())  # NHWC weights and activations: 1.14x per CPU step in fp32, tensor cores on GPU
     with distributed(learn, sync_bn=sync_bn):
         if lr == "auto":
             lr = broadcast_object(find_lr(learn, out / "lr_find.png" if main else None, num_it=lr_find_iters))
@@ -235,6 +240,8 @@ def train(data: Optional[str] = None, out: str = "runs/train", arch: str = "resn
                                   "pretrained": pretrained, "world_size": n_proc, "recipe": rec.name})
         history = fit_reference(learn, epochs=epochs, lr=lr, pct_start=pct_start, unfrozen_epochs=unfrozen_epochs,
                                 monitor=monitor, resume=resume)
+        if channels_last:
+            learn.to_contiguous()  # the saved weights and the export in the default layout (safetensors needs it)
         # scores of the best weights (loaded by SaveModelCallback) over the whole validation set, every pixel
         # counted once across processes
         learn.validate()
@@ -246,7 +253,7 @@ def train(data: Optional[str] = None, out: str = "runs/train", arch: str = "resn
                "unfrozen_epochs": unfrozen_epochs, "bs": bs, "pct_start": pct_start, "monitor": monitor,
                "class_weights": (None if loss is None or loss.weight is None else
                                  [round(float(w), 4) for w in loss.weight]),
-               "precision": chosen_precision, "malloc_tuned": malloc_tuned,
+               "precision": chosen_precision, "malloc_tuned": malloc_tuned, "channels_last": channels_last,
                "device": str(dls.device), "world_size": n_proc, "n_train": len(dls.train_ds),
                "n_valid": len(dls.valid_ds), "data": str(data_path), "synthetic_sample": on_sample,
                "args": args or {}, "versions": _versions()}
@@ -380,6 +387,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sync-bn", action="store_true",
                    help="synchronized batch norm across processes when launched distributed (GPUs only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                   help="train in the default NCHW memory format instead of channels-last (NHWC)")
     p.add_argument("--no-malloc-tuning", dest="malloc_tuning", action="store_false",
                    help="leave glibc's malloc thresholds alone (by default large CPU tensors stay in the heap "
                         "between steps: faster, at the cost of memory not given back to the system)")
@@ -404,7 +413,8 @@ def _run(a: argparse.Namespace) -> int:
     train(a.data, a.out, a.arch, a.size, a.bs, a.epochs, a.unfrozen_epochs, a.lr, a.lr_find_iters, a.valid_pct,
           a.seed, a.pretrained, a.weights, a.resume, a.workers, a.precision, a.void_code, a.monitor,
           pct_start=a.pct_start, sync_bn=a.sync_bn, progress=not a.no_progress, args=args, recipe=a.recipe,
-          augment=a.augment or True, class_weights=a.class_weights, dice=a.dice, malloc_tuning=a.malloc_tuning)
+          augment=a.augment or True, class_weights=a.class_weights, dice=a.dice, malloc_tuning=a.malloc_tuning,
+          channels_last=a.channels_last)
     return 0
 
 

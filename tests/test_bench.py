@@ -102,7 +102,7 @@ def test_train_subset_and_bad_variant(tmp_path, capsys):
     out = tmp_path / "t.json"
     assert main(["train", "--threads", "1", "--n", "4", "--photo-size", "48x32", "--size", "48x32", "--bs", "4",
                  "--arch", "resnet18", "--epochs", "1", "--variants", "dronefast,floor", "--device", "cpu",
-                 "--precision", "bf16", "--channels-last", "--work", str(tmp_path / "w"), "--json", str(out)]) == 0
+                 "--precision", "bf16", "--work", str(tmp_path / "w"), "--json", str(out)]) == 0
     r = _read(out)
     assert set(r["variants"]) == {"dronefast", "floor"} and list(r["ratios"]) == ["dronefast_over_floor"]
     assert r["settings"]["precision"] == "bf16" and r["settings"]["channels_last"] is True

@@ -96,6 +96,7 @@ def test_metrics_json(cli, sample_kaggle):
     assert (m["lr"], m["epochs"], m["unfrozen_epochs"]) == (0.01, 2, 0)
     assert m["device"] == str(default_device()) and m["precision"] == resolve_precision("auto", default_device())
     assert m["malloc_tuned"] is sys.platform.startswith("linux")  # dronefast.tuning, on by default
+    assert m["channels_last"] is True
     assert m["data"] == str(sample_kaggle) and m["synthetic_sample"] is False
     a = m["args"]
     assert (a["size"], a["bs"], a["lr"], a["arch"], a["epochs"], a["out"]) == ("48x32", 3, 0.01, "resnet18", 2, "run")
@@ -218,12 +219,14 @@ def test_augment_and_loss_overrides(sample_kaggle, tmp_path):
     out = tmp_path / "over"
     rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--epochs", "1", "--lr", "1e-3",
                                "--augment", "nadir", "--class-weights", "none", "--dice", "0.5",
-                               "--monitor", "valid_loss", "--valid-pct", "0.2", *FAST])
+                               "--monitor", "valid_loss", "--valid-pct", "0.2", "--no-channels-last",
+                               "--no-malloc-tuning", *FAST])
     assert rc == 0, err
     m = json.loads((out / "metrics.json").read_text())
     s = m["recipe_settings"]
     assert (s["augment"], s["weights"], s["dice"], m["class_weights"], m["monitor"]) == \
         ("nadir", "none", 0.5, None, "valid_loss")
+    assert m["channels_last"] is False and m["malloc_tuned"] is False
     assert ("recipe nadir: nadir augmentations, cross-entropy, void ignored + 0.5 x Dice; lr 1.00e-03, "
             "one-cycle pct_start 0.3, 1 epoch, batch size 3, best valid_loss kept") in stdout
     model, _ = load_model(out / "export.pkl", allow_pickle=True)  # the nadir transforms and the loss pickle
