@@ -10,7 +10,7 @@ the load average before and after) to a JSON file.
   over the photo files, ``item_tfms=Resize``, ``batch_tfms=[*aug_transforms(), Normalize]``, fastai's default
   worker count, ``unet_learner``, fp32), which decodes and resizes every full-size photo on every epoch;
   (b) ``dronefast``: :func:`~dronefast.data.drone_dataloaders` + :func:`~dronefast.learner.drone_learner`
-  with the levers asked for (``--precision``, ``--channels-last``, ``--workers``);
+  with the levers asked for (``--precision``, ``--no-channels-last``, ``--no-malloc``, ``--workers``);
   (c) ``floor``: forward, backward and optimizer step (torch AdamW) over batches already in memory on the
   device, plus the validation forwards, with the same levers as (b). It prints seconds per epoch and per
   training image, b/c (overhead over the floor), a/b (speed-up over stock) and the pixel accuracy (a) and

@@ -101,8 +101,9 @@ class Recipe:
 _REFERENCE = Recipe(name="reference", augment="fastai", plain_loss=True, lr="auto", pct_start=0.8, epochs=10,
                     unfrozen_epochs=0, bs=4, size=(200, 300), sample_size=(96, 144), monitor="accuracy_mask")
 
-# 14 epochs at 150x100: the budget (stock fastai, 12 epochs, ~20 min on 2 cores) as dronefast's cached
-# pipeline runs 1.2 epochs in the time stock fastai runs one (README, Performance) and no lr_find steps are spent;
+# 14 epochs at 150x100: the budget (stock fastai, 12 epochs, ~20 min on 2 cores) when dronefast's cached
+# pipeline ran 1.2 epochs in the time stock fastai ran one, with no lr_find steps spent; kept (it is the measured
+# README row) although channels-last and malloc tuning since made room for ~20 (README, Performance);
 # 20 epochs on the sample: the minutes of the reference recipe there (its lr_find = 8 epochs of the sample)
 _NADIR_SCRATCH = Recipe(name="nadir", augment="fastai", weights="inv_sqrt", weight_cap=10.0, dice=0.0, lr=2e-3,
                         pct_start=0.3, epochs=14, sample_epochs=20, unfrozen_epochs=0, bs=8, size=(100, 150),
