@@ -5,8 +5,9 @@ and car, and the minutes each run took (means over the seeds, and the difference
 
 A run is written ``RECIPE`` (the recipe's own epochs) or ``RECIPE:EPOCHS``. The defaults reproduce the README's
 recipe table: the reference recipe for 12 epochs (the issue's stock fastai budget, lr_find included), the nadir
-recipe for the same 12 epochs (same training compute), and the nadir recipe's sample default (20 epochs, about
-the reference's minutes), all at batch size 8 (the issue's stock configuration) on a 120-photo sample.
+recipe for the same 12 epochs (same training compute), and the nadir recipe's default (20 epochs from scratch,
+fewer minutes than the reference's lr_find + 12 epochs), all at batch size 8 (the issue's stock configuration) on
+a 120-photo sample.
 """
 from __future__ import annotations
 

@@ -344,8 +344,8 @@ def _parser() -> argparse.ArgumentParser:
                         "processes (accelerate launch / torchrun) the global batch is N x bs: scale --lr with it, "
                         "or use --lr auto")
     p.add_argument("--epochs", type=_positive_int, default=None,
-                   help="epochs of the first stage, encoder frozen if pretrained (default: the recipe's; nadir 14 "
-                        "from scratch (20 on the sample), 2 from ImageNet weights; reference 10)")
+                   help="epochs of the first stage, encoder frozen if pretrained (default: the recipe's; nadir 20 "
+                        "from scratch, 2 from ImageNet weights; reference 10)")
     p.add_argument("--unfrozen-epochs", type=int, default=None,
                    help="epochs of a second stage with the whole network unfrozen, discriminative lrs (default: the "
                         "recipe's; nadir 12 from ImageNet weights, else 0)")

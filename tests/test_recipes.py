@@ -28,7 +28,7 @@ def test_reference_is_the_notebook():
 def test_nadir_schedule_depends_on_the_start():
     scratch, tuned = get_recipe("nadir", pretrained=False), get_recipe("nadir", pretrained=True)
     assert (scratch.augment, scratch.weights, scratch.plain_loss, scratch.dice) == ("fastai", "inv_sqrt", False, 0)
-    assert (scratch.lr, scratch.pct_start, scratch.epochs, scratch.sample_epochs, scratch.bs) == (2e-3, 0.3, 14, 20, 8)
+    assert (scratch.lr, scratch.pct_start, scratch.epochs, scratch.sample_epochs, scratch.bs) == (2e-3, 0.3, 20, None, 8)
     assert (scratch.size, scratch.sample_size) == ((100, 150), (96, 144))
     assert isinstance(scratch.lr, float) and scratch.unfrozen_epochs == 0
     assert (tuned.epochs, tuned.unfrozen_epochs, tuned.sample_epochs) == (2, 12, None)  # fastai's fine_tune pattern
