@@ -1,20 +1,124 @@
 """Writing output files atomically: each file is written to a temporary name beside its target and then
-renamed over it, so an interrupted run never leaves a half-written file where a complete one is expected."""
+renamed over it, so an interrupted run never leaves a half-written file where a complete one is expected.
+
+Guarantees of every writer here (:func:`atomic_path` and those built on it):
+
+* the target is either its old complete content or the new complete content, never a mix or a truncated file;
+* the temporary file has a unique name (``.<stem>.<random>.tmp<suffix>``, :func:`tempfile.mkstemp`) and is removed
+  when writing fails or is interrupted (only a kill -9 can leave one behind: :func:`remove_temp_files`);
+* a new file gets the permissions a plain ``open(path, "w")`` gives it (``0o666`` less the umask), a replaced file
+  keeps its own;
+* every ``OSError`` of creating the folder, writing or renaming (a path that is a file, no permission, a read-only
+  file system, a full disk) is raised as one :class:`~dronefast.errors.OutputError` naming the path.
+"""
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import stat
 import tempfile
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["atomic_path", "write_text", "write_json", "save_image", "save_figure", "ensure_outside"]
+from .errors import DronefastError, OutputError
+
+__all__ = ["atomic_path", "write_text", "write_json", "save_image", "save_figure", "ensure_outside",
+           "refuse_overwrite", "make_folder", "output_error", "is_temp_file", "remove_temp_files", "new_file_mode"]
 
 PathLike = Union[str, Path]
+#: Names :func:`atomic_path` gives its temporary files (``tempfile.mkstemp``'s 8 random characters).
+_TEMP_NAME = re.compile(r"^\..*\.[a-z0-9_]{8}\.tmp(\.[^.]*)?$")
+_umask_lock = threading.Lock()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux), else by setting and
+    restoring it under a lock."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def new_file_mode(path: PathLike) -> int:
+    """Permissions a write to `path` should leave: those of the file it replaces, else ``0o666 & ~umask`` (what
+    ``open(path, "w")`` gives a new file; ``tempfile.mkstemp`` would leave 0o600)."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    except OSError:
+        pass
+    return 0o666 & ~_umask()
+
+
+def _blocker(folder: Path) -> Optional[Path]:
+    """The first of `folder` and its parents that exists and is not a folder, or None."""
+    for p in (folder, *folder.parents):
+        if p.exists() or p.is_symlink():
+            return None if p.is_dir() else p
+    return None
+
+
+def output_error(e: OSError, path: PathLike) -> OutputError:
+    """`e`, raised while writing `path`, as one :class:`OutputError` naming the path and the reason."""
+    path = Path(path)
+    reason = e.strerror or str(e) or type(e).__name__
+    if e.errno in (errno.ENOTDIR, errno.EEXIST) or isinstance(e, (NotADirectoryError, FileExistsError)):
+        blocker = _blocker(path.parent)
+        if blocker is not None:
+            return OutputError(f"exists and is not a folder; cannot write {path} under it", blocker)
+    other = getattr(e, "filename", None)
+    where = f" on {other}" if other and Path(other).name != path.name and ".tmp" not in Path(other).name else ""
+    return OutputError(f"cannot write ({reason}{where})", path)
+
+
+def make_folder(folder: PathLike) -> Path:
+    """Create `folder` and its parents if missing; :class:`OutputError` naming the path when that fails (a file in
+    the way, no permission, a read-only file system)."""
+    folder = Path(folder)
+    blocker = _blocker(folder)
+    if blocker is not None:
+        what = "exists and is not a folder" + (f"; cannot create {folder}" if blocker != folder else "")
+        raise OutputError(what, blocker)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create the folder ({e.strerror or e})", folder) from None
+    return folder
+
+
+def is_temp_file(path: PathLike) -> bool:
+    """True for a temporary file :func:`atomic_path` names (left behind only by a process killed while writing)."""
+    return bool(_TEMP_NAME.match(Path(path).name))
+
+
+def remove_temp_files(folder: PathLike) -> List[Path]:
+    """Remove the temporary files of :func:`atomic_path` directly in `folder` (a killed writer's leftovers); only
+    call it where no other process may be writing (e.g. under a lock). Returns what was removed."""
+    folder = Path(folder)
+    gone = []
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if is_temp_file(p) and p.is_file():
+                with suppress(FileNotFoundError):
+                    p.unlink()
+                    gone.append(p)
+    return gone
 
 
 @contextmanager
@@ -22,18 +126,26 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it to `path`, on error remove it.
 
     The temporary name keeps the target's suffix so that libraries choosing a format by extension
-    (Pillow, matplotlib, torch) still work.
+    (Pillow, matplotlib, torch) still work. Any ``OSError`` (creating the folder, writing, renaming) becomes an
+    :class:`~dronefast.errors.OutputError` naming `path`; the file that was there is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    make_folder(path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as e:
+        raise output_error(e, path) from None
     os.close(fd)
-    tmp = Path(tmp)
+    tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, new_file_mode(path))
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as e:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise output_error(e, path) from None
         raise
 
 
@@ -86,3 +198,12 @@ def ensure_outside(dst: PathLike, src: PathLike) -> None:
     dst, src = Path(dst).resolve(), Path(src).resolve()
     if dst == src or src in dst.parents:
         raise ValueError(f"the output folder {dst} lies inside the input folder {src}; choose another")
+
+
+def refuse_overwrite(paths: Iterable[PathLike], hint: str = "use --overwrite") -> None:
+    """Raise :class:`~dronefast.errors.DronefastError` naming the first existing files among `paths` (with
+    `hint`, e.g. how to allow replacing them); nothing when none exists."""
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if existing:
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise DronefastError(f"refusing to overwrite {', '.join(map(str, existing[:3]))}{more} ({hint})")

@@ -28,7 +28,7 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def classes():
     """The standard 24-class table."""
-    from dronefast.classes import standard_classes
+    from dronefast.data.classes import standard_classes
 
     return standard_classes()
 
@@ -36,7 +36,7 @@ def classes():
 @pytest.fixture(scope="session")
 def sample_kaggle(tmp_path_factory) -> Path:
     """10 synthetic images, 96x64 (WxH), Kaggle layout (id masks, class_dict_seg.csv)."""
-    from dronefast.sample import generate_sample
+    from dronefast.synthetic.sample import generate_sample
 
     return generate_sample(tmp_path_factory.mktemp("kaggle") / "data", n=10, size=(64, 96), seed=1)
 
@@ -44,7 +44,7 @@ def sample_kaggle(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sample_both(tmp_path_factory) -> Path:
     """4 synthetic images, 96x64, in both the Kaggle and the TU Graz layout (colour masks)."""
-    from dronefast.sample import generate_sample
+    from dronefast.synthetic.sample import generate_sample
 
     return generate_sample(tmp_path_factory.mktemp("both") / "data", n=4, size=(64, 96), seed=2, layout="both")
 
@@ -60,7 +60,7 @@ def kaggle_copy(sample_kaggle, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dls(sample_kaggle):
     """DataLoaders at 32x48 (HxW), batch size 3, no augmentation: fast and deterministic."""
-    from dronefast.data import drone_dataloaders
+    from dronefast.data.block import drone_dataloaders
 
     return drone_dataloaders(sample_kaggle, size=(32, 48), bs=3, valid_pct=0.2, seed=0, augment=False,
                              progress=False)

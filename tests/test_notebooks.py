@@ -106,3 +106,27 @@ def test_executes(path, kernel_env, tmp_path):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     assert all(c.execution_count is not None for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_offline_defaults_stop_at_the_top_with_the_setting_to_flip(path, kernel_env, tmp_path, monkeypatch):
+    """With ImageNet weights asked for (the real-use default) on a machine that cannot download them, the notebook
+    stops at the cell right after the parameters, naming the setting to flip, before reading any data."""
+    monkeypatch.setenv("DRONEFAST_NB_PRETRAINED", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))           # an empty weights cache
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")                    # nothing listens there: no download
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name=KERNEL,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    with pytest.raises(CellExecutionError) as info:
+        client.execute()
+    assert "cannot get ImageNet weights" in str(info.value)
+    assert "Set PRETRAINED = False in the Parameters cell" in str(info.value)
+    params = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    failed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and
+              any(o.output_type == "error" for o in c.get("outputs", []))]
+    assert failed == [params + 1]
+    assert not (tmp_path / "runs").exists()

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dronefast.outputs import atomic_path, ensure_outside, save_image, write_json, write_text
+from dronefast.outputs import (
+    atomic_path,
+    ensure_outside,
+    save_image,
+    write_json,
+    write_text,
+)
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):

@@ -1,0 +1,178 @@
+"""``python -m dronefast.landing MASK... --out DIR``: landing spots of class masks (see :mod:`dronefast.landing`),
+and the landing options shared with ``predict --landing``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ..data.classes import read_class_csv, standard_classes
+from ..data.images import IMAGE_SUFFIXES, read_image
+from ..data.masks import read_mask
+from ..errors import DatasetError, UsageError
+from ..landing.options import LandingOptions
+from ..landing.policy import DEFAULT_SAFE
+from ..landing.writer import write_landing
+from ..outputs import refuse_overwrite
+from .common import positive_float, positive_int, run_main
+
+__all__ = ["add_landing_arguments", "landing_options", "LANDING_DESTS", "build_parser", "main"]
+
+#: Destinations of the options :func:`add_landing_arguments` adds (besides ``top_k`` and ``border_safe``).
+LANDING_DESTS = ("clearance_px", "clearance_m", "gsd", "altitude", "focal_mm", "sensor_mm", "safe", "hazards",
+                 "min_separation_px")
+
+
+def _names_arg(text: str) -> List[str]:
+    """argparse type: comma-separated class names."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated class names")
+    return names
+
+
+def _hazards_arg(text: str) -> Dict[str, float]:
+    """argparse type: comma-separated ``name`` or ``name=weight`` items."""
+    out = {}
+    for item in _names_arg(text):
+        name, _, weight = item.partition("=")
+        try:
+            out[name.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad hazard weight in {item!r}") from None
+    return out
+
+
+def add_landing_arguments(group, unit: str = "mask", required: bool = True) -> None:
+    """Add the landing-spot options (clearance, camera, classes, ranking) to an argparse parser or group;
+    shared by ``python -m dronefast.landing`` and ``python -m dronefast.predict --landing``.
+
+    Args:
+        group: an ``ArgumentParser`` or argument group.
+        unit: what a pixel is, for the help texts ("mask" or "photo").
+        required: whether a clearance must be given.
+    """
+    c = group.add_mutually_exclusive_group(required=required)
+    c.add_argument("--clearance-px", type=positive_float, metavar="N", help=f"required free radius in {unit} pixels")
+    c.add_argument("--clearance-m", type=positive_float, metavar="M",
+                   help="required free radius in metres (needs --gsd, or --altitude, --focal-mm, --sensor-mm)")
+    group.add_argument("--gsd", type=positive_float, metavar="M_PER_PX", help=f"metres per pixel of the {unit}")
+    group.add_argument("--altitude", type=positive_float, metavar="A", help="flight altitude above ground (m)")
+    group.add_argument("--focal-mm", type=positive_float, metavar="F", help="real focal length of the lens (mm)")
+    group.add_argument("--sensor-mm", type=positive_float, metavar="S", help="sensor width (mm)")
+    group.add_argument("--safe", type=_names_arg, metavar="NAMES",
+                       help=f"comma-separated landable classes (default {','.join(DEFAULT_SAFE)})")
+    group.add_argument("--hazards", type=_hazards_arg, metavar="NAMES",
+                       help="comma-separated obstacle classes, each optionally name=weight (weight >= 1; default: "
+                            "person,dog,car,bicycle weight 2, other obstacles 1)")
+    group.add_argument("--top-k", type=positive_int, default=5, metavar="K", help=f"spots per {unit} (default 5)")
+    group.add_argument("--min-separation-px", type=positive_float, metavar="N",
+                       help="minimum distance between spots (default twice the clearance)")
+    group.add_argument("--border-safe", action="store_true",
+                       help=f"do not treat the area beyond the {unit} border as unsafe")
+
+
+_FLAGS = {"clearance_px": "--clearance-px", "clearance_m": "--clearance-m", "gsd_m": "--gsd",
+          "altitude_m": "--altitude", "focal_mm": "--focal-mm", "sensor_mm": "--sensor-mm", "top_k": "--top-k"}
+
+
+def landing_options(args: argparse.Namespace) -> LandingOptions:
+    """The :class:`LandingOptions` of parsed landing flags (UsageError, with the flags' names, when they do not go
+    together)."""
+    try:
+        return LandingOptions(clearance_px=args.clearance_px, clearance_m=args.clearance_m, gsd_m=args.gsd,
+                              altitude_m=args.altitude, focal_mm=args.focal_mm, sensor_mm=args.sensor_mm,
+                              safe=args.safe, hazards=args.hazards, top_k=args.top_k,
+                              border_is_unsafe=not args.border_safe, min_separation_px=args.min_separation_px)
+    except (ValueError, TypeError) as e:
+        msg = str(e)
+        for name, flag in sorted(_FLAGS.items(), key=lambda kv: -len(kv[0])):
+            msg = msg.replace(name, flag)
+        raise UsageError(msg) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m dronefast.landing``."""
+    p = argparse.ArgumentParser(
+        prog="python -m dronefast.landing",
+        description="Find safe drone landing spots in class masks; writes <stem>.landing.json and "
+                    "<stem>.landing.png for each MASK.")
+    p.add_argument("masks", nargs="+", metavar="MASK", type=Path,
+                   help="id mask PNG (mode L/P) or colour mask (RGB) in the class table's colours")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--image", type=Path, metavar="IMG",
+                   help="photo to draw on (with one MASK), or a folder of photos named like the masks")
+    add_landing_arguments(p, "mask", required=True)
+    p.add_argument("--classes", type=Path, metavar="CSV", help="class_dict.csv (default: the standard table)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    return p
+
+
+def _photo_for(mask: Path, image: Optional[Path]) -> Optional[Path]:
+    if image is None or not image.is_dir():
+        return image
+    for suffix in IMAGE_SUFFIXES:
+        for cand in (image / (mask.stem + suffix), image / (mask.stem + suffix.upper())):
+            if cand.is_file() and cand.resolve() != mask.resolve():  # a mask is not its own photo
+                return cand
+    raise DatasetError(f"no photo named {mask.stem}.* in {image}", mask)
+
+
+def _outputs(args: argparse.Namespace) -> Dict[str, tuple]:
+    outputs, inputs = {}, {m.resolve() for m in args.masks}
+    if args.image is not None and args.image.is_file():
+        inputs.add(args.image.resolve())
+    for m in args.masks:
+        pair = (args.out / f"{m.stem}.landing.json", args.out / f"{m.stem}.landing.png")
+        if m.stem in outputs:
+            raise UsageError(f"two masks share the name {m.stem!r}; their outputs would collide")
+        if any(o.resolve() in inputs for o in pair):
+            raise UsageError(f"an output of {m} would overwrite an input")
+        outputs[m.stem] = pair
+    if not args.overwrite:
+        refuse_overwrite([o for pair in outputs.values() for o in pair])
+    return outputs
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = landing_options(args)
+    if args.image is not None and not args.image.is_dir() and len(args.masks) > 1:
+        raise UsageError("--image FILE goes with a single MASK; pass a folder of photos for several masks")
+    try:
+        classes = read_class_csv(args.classes) if args.classes else standard_classes()
+        options.check_classes(classes)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    outputs = _outputs(args)
+    failures = 0
+    for mask in args.masks:
+        try:
+            cm = read_mask(mask, classes)
+            photo = _photo_for(mask, args.image)
+            image = read_image(photo, size=cm.shape) if photo is not None else None
+            source = {"mask": str(mask), "image": None if photo is None else str(photo)}
+            spots, clearance_px = write_landing(cm, classes, options, *outputs[mask.stem], photo=image, source=source)
+        except DatasetError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failures += 1
+            continue
+        if spots:
+            b = spots[0]
+            metres = f" ({b.radius_m:.2f} m)" if b.radius_m is not None else ""
+            print(f"{mask}: {len(spots)} spot(s); best x={b.x} y={b.y} on {b.surface}, "
+                  f"free radius {b.radius_px:.1f} px{metres}")
+        else:
+            print(f"{mask}: no spot with {clearance_px:.1f} px clearance")
+    if failures:
+        print(f"{failures} of {len(args.masks)} mask(s) failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point; returns the exit code (0 ok, 1 a mask failed, 2 bad usage)."""
+    return run_main(_run, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Checking a dataset before training (``python -m dronefast.check PATH`` runs :func:`check_dataset`).
+
+Every image must have a mask and vice versa, sizes must match, every id must be within the class table and
+every file must decode. The check prints counts and a class-frequency table, and exits non-zero with the list
+of offending files otherwise. Training runs the same per-file check (:func:`inspect_pair`) while it decodes
+items into memory, so a bad mask stops it with this message instead of a device-side assert.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..errors import DatasetCheckError, DatasetError, SizeMismatchError
+from .classes import ClassTable
+from .images import image_size, read_image
+from .layout import DatasetLayout, find_layout
+from .masks import count_ids, read_mask
+
+__all__ = ["PairResult", "CheckReport", "inspect_pair", "inspect_pairs", "check_dataset", "default_workers"]
+
+PathLike = Union[str, Path]
+
+
+@dataclass
+class PairResult:
+    """What inspecting one image/mask pair found.
+
+    Attributes:
+        image, mask: the two paths.
+        counts: pixel count per class id, shape ``(n_classes,)`` int64 (None when the pair is bad).
+        problems: the errors found (empty when the pair is good).
+        image_array, mask_array: decoded (and resized) ``(H, W, 3)`` / ``(H, W)`` uint8 arrays when asked.
+    """
+
+    image: Path
+    mask: Path
+    counts: Optional[np.ndarray] = None
+    problems: List[DatasetError] = field(default_factory=list)
+    image_array: Optional[np.ndarray] = None
+    mask_array: Optional[np.ndarray] = None
+
+
+def inspect_pair(image: Path, mask: Path, classes: ClassTable, size: Optional[Tuple[int, int]] = None,
+                 decode_image: bool = True, keep: bool = False) -> PairResult:
+    """Check one pair: both decode, sizes match, ids within `classes`; count pixels per class.
+
+    Args:
+        image, mask: paths of the photo and its mask.
+        classes: class table the mask ids / colours must belong to.
+        size: ``(height, width)`` to resize to when `keep` (photo with Lanczos after draft decoding, mask with
+            NEAREST); the size comparison is always made at full resolution.
+        decode_image: decode the photo's pixels (catches truncated files); else only its header is read.
+        keep: return the decoded arrays in the result (used to fill the training cache in the same pass).
+    """
+    res = PairResult(image, mask)
+    try:
+        ids = read_mask(mask, classes)
+    except DatasetError as e:
+        res.problems.append(e)
+        ids = None
+    try:
+        full_hw = image_size(image)
+        if decode_image or keep:
+            img = read_image(image, size if keep else None)
+            if keep:
+                res.image_array = np.asarray(img)
+    except DatasetError as e:
+        res.problems.append(e)
+        full_hw = None
+    if ids is not None and full_hw is not None and ids.shape != full_hw:
+        res.problems.append(SizeMismatchError(
+            f"mask is {ids.shape[1]}x{ids.shape[0]} but its image {image.name} is {full_hw[1]}x{full_hw[0]} (WxH)",
+            mask))
+    if res.problems:
+        res.image_array = None
+        return res
+    res.counts = count_ids(ids, len(classes))
+    if keep:
+        from .masks import resize_mask
+        res.mask_array = resize_mask(ids, size) if size is not None else ids
+    return res
+
+
+def default_workers() -> int:
+    """Worker processes for decoding: every core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _inspect_star(args):
+    return inspect_pair(*args)
+
+
+def inspect_pairs(pairs: Sequence[Tuple[Path, Path]], classes: ClassTable, size=None, decode_image: bool = True,
+                  keep: bool = False, workers: Optional[int] = None,
+                  progress: Optional[Callable[[Iterable], Iterable]] = None) -> List[PairResult]:
+    """:func:`inspect_pair` over many pairs, in `workers` processes (all cores by default), results in order.
+
+    `progress` wraps the result iterator (e.g. fastprogress's ``progress_bar``) to show progress.
+    """
+    workers = default_workers() if workers is None else workers
+    jobs = [(img, m, classes, size, decode_image, keep) for img, m in pairs]
+    wrap = progress or (lambda it, **kw: it)
+    if workers <= 1 or len(jobs) < 8:
+        return [inspect_pair(*j) for j in wrap(jobs)]
+    # fork keeps start-up cheap; the children only use numpy and Pillow
+    ctx = get_context("fork") if sys.platform.startswith("linux") else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        return list(wrap(pool.map(_inspect_star, jobs, chunksize=max(1, len(jobs) // (workers * 8))),
+                         total=len(jobs)))
+
+
+@dataclass
+class CheckReport:
+    """Result of :func:`check_dataset`.
+
+    Attributes:
+        layout: where the data was found.
+        n_images, n_masks, n_pairs: counts.
+        counts: pixels per class id over all good pairs, ``(n_classes,)`` int64.
+        problems: every problem found (empty when the dataset is good).
+    """
+
+    layout: DatasetLayout
+    n_images: int
+    n_masks: int
+    n_pairs: int
+    counts: np.ndarray
+    problems: List[DatasetError]
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+    @property
+    def shares(self) -> np.ndarray:
+        """Share of pixels per class id, ``(n_classes,)`` float64 summing to 1 (zeros if no pixel)."""
+        total = self.counts.sum()
+        return self.counts / total if total else self.counts.astype(float)
+
+    def frequency_table(self) -> str:
+        """Class id, name, pixel count and share as a fixed-width text table."""
+        lines = [f"{'id':>3}  {'class':<12} {'pixels':>14} {'share':>8}"]
+        for i, (name, n, s) in enumerate(zip(self.layout.classes.names, self.counts, self.shares)):
+            lines.append(f"{i:>3}  {name:<12} {int(n):>14,} {100 * s:>7.2f}%")
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        """Counts, the frequency table and the problems, as printed by ``python -m dronefast.check``."""
+        out = [self.layout.describe(),
+               f"pairs: {self.n_pairs} ({self.n_images} images, {self.n_masks} masks)", self.frequency_table()]
+        if self.problems:
+            out.append(f"{len(self.problems)} problem(s):")
+            out += [f"  {p}" for p in self.problems]
+        else:
+            out.append("OK: no problems found")
+        return "\n".join(out)
+
+    def raise_for_problems(self) -> None:
+        """Raise :class:`DatasetCheckError` listing every problem, if any."""
+        if self.problems:
+            raise DatasetCheckError(self.problems, self.layout.root)
+
+
+def check_dataset(path: Union[PathLike, DatasetLayout], decode_images: bool = True, workers: Optional[int] = None,
+                  kind: Optional[str] = None, progress=None) -> CheckReport:
+    """Check a whole dataset (see the module docstring); never raises for bad files, it reports them.
+
+    Raises:
+        DatasetNotFoundError, EmptyDatasetError: when there is no dataset at `path` at all.
+    """
+    layout = path if isinstance(path, DatasetLayout) else find_layout(path, kind)
+    pairs, missing, orphans = layout.pairs()
+    results = inspect_pairs(pairs, layout.classes, decode_image=decode_images, workers=workers, progress=progress)
+    counts = np.zeros(len(layout.classes), dtype=np.int64)
+    problems: List[DatasetError] = [*missing, *orphans]
+    for r in results:
+        problems += r.problems
+        if r.counts is not None:
+            counts += r.counts
+    return CheckReport(layout, len(pairs) + len(missing), len(pairs) + len(orphans), len(pairs), counts, problems)

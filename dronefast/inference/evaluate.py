@@ -1,0 +1,214 @@
+"""Scoring a trained model on the photos its training held out: :func:`evaluate_model`.
+
+The validation photos are recovered as training split them (:mod:`dronefast.data.split`); ``valid_pct`` and
+``seed`` come from the model description (``info.extra["train_args"]``) when it records them, else 0.1 and 42;
+``all_images`` scores every photo instead.
+
+Two resolutions are scored, each from one confusion matrix summed over the photos (dataset-level numbers, see
+:mod:`dronefast.metrics.functional` for the void and mIoU rules):
+
+* **training resolution**: photo and mask resized to the model's training size as training did (photo:
+  JPEG draft + Lanczos, mask: NEAREST), whole-image prediction -- the number comparable with the training
+  table's ``miou`` / ``accuracy_mask``;
+* **full resolution**: the prediction path of :mod:`dronefast.inference.predictor` (tiled or whole-image,
+  upsampled to the photo's size) against the full-size mask -- what a user of ``predict`` gets.
+
+The report files are written by :mod:`dronefast.inference.reports`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from fastai.torch_core import default_device
+
+from ..data.images import read_image
+from ..data.layout import DatasetLayout, find_layout
+from ..data.masks import read_mask
+from ..data.split import SUBSETS, split_photos, split_settings
+from ..errors import DronefastError, MissingMaskError, SizeMismatchError, UsageError
+from ..metrics.functional import confusion_matrix, scores_from_confusion
+from ..models.modelfile import ModelInfo, load_model, model_paths
+from ..outputs import ensure_outside, refuse_overwrite
+from ..sizes import format_size
+from .options import PredictOptions
+from .predictor import ModelLike, Predictor
+from .reports import EVAL_FILES, write_reports
+
+__all__ = ["evaluate_model", "default_out", "select_photos"]
+
+PathLike = Union[str, Path]
+
+
+def default_out(model: PathLike) -> Path:
+    """``<folder of the model files>/eval``."""
+    model = Path(model)
+    return (model.parent if model.suffix == ".pkl" else model_paths(model)[1].parent) / "eval"
+
+
+def select_photos(layout: DatasetLayout, info: ModelInfo, subset: Optional[str] = None,
+                  valid_pct: Optional[float] = None, seed: Optional[int] = None) -> Tuple[List[Path], Dict[str, Any]]:
+    """The photos to score and a description of the split: `subset` is ``"test"`` (default when the model's
+    training set photos aside), ``"validation"`` (default otherwise: the photos the best epoch was chosen on),
+    ``"train"`` or ``"all"``; the split is the model's training split (:func:`~dronefast.data.split.split_settings`)."""
+    split, src = split_settings(info, valid_pct, seed)
+    subset = subset or ("test" if split.has_test else "validation")
+    if subset not in SUBSETS:
+        raise UsageError(f"subset must be one of {', '.join(SUBSETS)}, got {subset!r}")
+    if subset == "test" and not split.has_test:
+        raise DronefastError("the model's training set no photos aside for testing (trained without --test-pct); "
+                             "score the validation split (--subset validation), or --all")
+    parts = split_photos(layout, split)
+    files = sorted(parts[subset])
+    if not files:
+        raise DronefastError(f"the {subset} split of {len(parts['all'])} photos is empty "
+                             f"({', '.join(f'{k} {v}' for k, v in split.as_dict().items() if v)}); "
+                             "use a larger share or --all")
+    settings = split.as_dict() if subset != "all" else dict.fromkeys(split.as_dict())
+    desc = {"subset": subset, **settings, "from": src if subset != "all" else None, "n_images": len(files),
+            "n_total": len(parts["all"])}
+    return files, desc
+
+
+@dataclass
+class _Tally:
+    """Confusion matrices at both resolutions, how the full-resolution photos were predicted, and examples."""
+
+    n: int
+    train: torch.Tensor = None
+    full: torch.Tensor = None
+    modes: set = field(default_factory=set)
+    examples: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.train = torch.zeros((self.n, self.n), dtype=torch.long)
+        self.full = torch.zeros((self.n, self.n), dtype=torch.long)
+
+
+def _score_photo(img: Path, layout: DatasetLayout, whole: Predictor, full: Optional[Predictor], tally: _Tally,
+                 n_examples: int) -> None:
+    mask = layout.label_path_for(img)
+    if not mask.is_file():
+        raise MissingMaskError(f"no mask {mask.name} in {layout.mask_dir}", img)
+    size = whole.info.work_size or whole.tile_size
+    x = np.array(read_image(img, size))           # exactly what training validated on
+    y = read_mask(mask, layout.classes, size)
+    pred = whole.predict(x)
+    tally.train += confusion_matrix(torch.from_numpy(pred), torch.from_numpy(np.array(y)), tally.n)
+    if len(tally.examples) < n_examples:
+        tally.examples.append((img.name, x, y, pred))
+    if full is not None:
+        yf = read_mask(mask, layout.classes)
+        pf = full.predict(img)
+        if pf.shape != yf.shape:
+            raise SizeMismatchError(f"mask is {format_size(yf.shape)} but its photo {img.name} is "
+                                    f"{format_size(pf.shape)} (WxH)", mask)
+        tally.full += confusion_matrix(torch.from_numpy(pf), torch.from_numpy(np.array(yf)), tally.n)
+        tally.modes.add(full.describe(pf.shape))
+
+
+def _load(model: ModelLike, options: PredictOptions) -> Tuple[Tuple[Any, ModelInfo], str]:
+    if isinstance(model, (str, Path)):
+        dev = options.device or default_device()
+        return load_model(model, dev, allow_pickle=options.allow_pickle), str(model)
+    return model, type(model[0]).__name__
+
+
+def _check_out(out: Optional[Path], layout: DatasetLayout, overwrite: bool) -> None:
+    if out is None:
+        return
+    for folder in (layout.image_dir, layout.mask_dir):
+        try:
+            ensure_outside(out, folder)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    if not overwrite:
+        refuse_overwrite([out / f for f in EVAL_FILES], "use --overwrite")
+
+
+def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: Optional[PathLike] = None, *,
+                   options: Optional[PredictOptions] = None, subset: Optional[str] = None,
+                   valid_pct: Optional[float] = None, seed: Optional[int] = None, all_images: bool = False,
+                   full_res: bool = True,
+                   layout: Optional[str] = None, n_examples: int = 4, overwrite: bool = False,
+                   progress: bool = True) -> Dict[str, Any]:
+    """Score `model` on a dataset's validation split (or all of it) at training and full resolution.
+
+    Args:
+        model: a training run folder, saved model path (``.pkl`` only with ``options.allow_pickle``) or a
+            ``(network, ModelInfo)`` pair.
+        data: dataset folder (any layout) or a :class:`DatasetLayout`.
+        out: folder to write the report files (:data:`~dronefast.inference.reports.EVAL_FILES`) into; None writes
+            nothing.
+        options: how to predict (:class:`~dronefast.inference.options.PredictOptions`); `tile`, `scale` and
+            `overlap` only affect the full-resolution scores, `tta` both (with TTA the training-resolution scores
+            no longer equal those training reported).
+        subset: ``"test"``, ``"validation"``, ``"train"`` or ``"all"`` (default: test when the model's training set
+            photos aside for it, else validation); see :func:`select_photos`.
+        valid_pct, seed: replace the split's (default: the model's training arguments, else 0.1 and 42).
+        all_images: score every photo (``subset="all"``).
+        full_res: also score full-resolution predictions.
+        layout: layout kind to use when the folder holds several.
+        n_examples: photos drawn in ``examples.png``.
+        overwrite: replace existing report files in `out`.
+        progress: show a progress bar.
+
+    Returns:
+        The content of ``metrics.json``: ``model``, ``data``, ``layout``, ``classes``, ``split`` (subset,
+        valid_pct, seed, test_pct, test_stems, from, n_images, n_total), ``images`` (file names scored),
+        ``train_res`` (training resolution, or working scale) and ``full_res`` (None unless scored): each :func:`~dronefast.metrics.functional.scores_from_confusion`'s dict
+        plus ``how`` (text), ``size`` and ``confusion`` (``C x C`` counts, rows = truth).
+
+    Raises:
+        DronefastError: a refused overwrite, an empty split, class tables that differ, or (as DatasetError)
+            a photo or mask that is missing or cannot be read.
+    """
+    opts = options or PredictOptions()
+    lay = data if isinstance(data, DatasetLayout) else find_layout(data, layout)
+    out = Path(out) if out is not None else None
+    _check_out(out, lay, overwrite)
+    (net, info), model_name = _load(model, opts)
+    if tuple(lay.classes.names) != tuple(info.classes.names):
+        raise DronefastError(f"the dataset's classes ({len(lay.classes)}: {', '.join(lay.classes.names[:4])}, ...) "
+                             f"differ from the model's ({len(info.classes)}: {', '.join(info.classes.names[:4])}, "
+                             "...); the scores would compare different things")
+    files, split = select_photos(lay, info, "all" if all_images else subset, valid_pct, seed)
+    # at the training resolution as training validated: whole photos squished to the model size, or (object-scale
+    # training) whole photos at the working scale seen by tiles
+    whole = Predictor((net, info), opts, tile=True, scale=1.0) if info.work_size else Predictor((net, info), opts,
+                                                                                                 tile=False)
+    full = Predictor((net, info), opts) if full_res else None
+    tally = _Tally(len(info.classes))
+    it = files
+    if progress:
+        from fastprogress.fastprogress import progress_bar
+        it = progress_bar(files)
+    for img in it:
+        _score_photo(img, lay, whole, full, tally, n_examples)
+    metrics = _assemble(model_name, info, lay, split, files, tally, opts, full_res)
+    if out is not None:
+        write_reports(metrics, tally.examples, info.classes, out)
+    return metrics
+
+
+def _assemble(model_name: str, info: ModelInfo, lay: DatasetLayout, split: Dict[str, Any], files: List[Path],
+              tally: _Tally, opts: PredictOptions, full_res: bool) -> Dict[str, Any]:
+    names, size, tta = list(info.classes.names), info.work_size or info.size, opts.tta
+    how = (f"photo and mask at the working scale {format_size(size)}, tiled with {format_size(info.size)} windows"
+           if info.work_size else f"photo and mask resized to {format_size(size)}, whole-image")
+    metrics: Dict[str, Any] = {
+        "model": model_name, "arch": info.arch, "model_size": format_size(info.size), "data": str(lay.root),
+        "layout": lay.kind, "classes": names, "split": split, "images": [f.name for f in files],
+        "train_res": {"how": how + (", TTA" if tta else ""), "size": format_size(size), "tta": tta,
+                      **scores_from_confusion(tally.train, names, info.void_code), "confusion": tally.train.tolist()},
+        "full_res": None,
+    }
+    if full_res:
+        metrics["full_res"] = {
+            "how": "; ".join(sorted(tally.modes)) + (", TTA" if tta else ""), "size": "full",
+            "tile": opts.tile, "scale": opts.scale, "overlap": opts.overlap, "tta": tta,
+            **scores_from_confusion(tally.full, names, info.void_code), "confusion": tally.full.tolist()}
+    return metrics

@@ -1,0 +1,69 @@
+"""Which photos to predict and which files a prediction writes (``<stem>.mask.png``, ``.colour.png``,
+``.overlay.jpg`` and, with landing, ``.landing.json`` / ``.landing.png``), each atomically."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from PIL import Image
+
+from ..data.classes import ClassTable
+from ..data.images import IMAGE_SUFFIXES
+from ..data.masks import ids_to_colour
+from ..outputs import save_image
+
+__all__ = ["OUTPUT_SUFFIXES", "list_inputs", "output_paths", "is_own_output", "is_complete", "write_class_maps"]
+
+PathLike = Union[str, Path]
+#: Output kinds and their file name endings (``<stem><suffix>``).
+OUTPUT_SUFFIXES: Dict[str, str] = {"mask": ".mask.png", "colour": ".colour.png", "overlay": ".overlay.jpg",
+                                   "landing_json": ".landing.json", "landing_png": ".landing.png"}
+
+
+def is_own_output(path: Path) -> bool:
+    """True for a file named like one of dronefast's prediction outputs."""
+    return any(path.name.endswith(s) for s in OUTPUT_SUFFIXES.values())
+
+
+def list_inputs(paths: Sequence[PathLike]) -> Tuple[List[Path], List[str]]:
+    """Photos named by `paths` (files as given; folders: their image files, non-recursive, sorted, skipping
+    dronefast's own outputs), and one problem line per path that is missing or an empty folder."""
+    files, problems = [], []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                           and not f.name.startswith(".") and not is_own_output(f))
+            if not found:
+                problems.append(f"{p}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            problems.append(f"{p}: file not found")
+    return files, problems
+
+
+def output_paths(image: PathLike, out: PathLike, landing: bool = False) -> Dict[str, Path]:
+    """Output files of one photo: ``{"mask", "colour", "overlay"[, "landing_json", "landing_png"]}``."""
+    stem = Path(image).stem
+    kinds = [k for k in OUTPUT_SUFFIXES if landing or not k.startswith("landing")]
+    return {k: Path(out) / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in kinds}
+
+
+def is_complete(paths: Dict[str, Path]) -> bool:
+    """True when every output of a photo exists (a photo killed between its files is not complete)."""
+    return all(p.is_file() for p in paths.values())
+
+
+def write_class_maps(ids: np.ndarray, photo: Optional[Image.Image], classes: ClassTable, paths: Dict[str, Path],
+                     alpha: float = 0.5) -> Image.Image:
+    """Write a ``(H, W)`` uint8 class map as ids (``mask``), class colours (``colour``) and, blended with `photo`
+    at `alpha`, ``overlay``; the mask is written last, so its presence means the colour and overlay exist too.
+    Returns the colour picture."""
+    colour = Image.fromarray(ids_to_colour(ids, classes), "RGB")
+    save_image(colour, paths["colour"])
+    if photo is not None and "overlay" in paths:
+        save_image(Image.blend(photo, colour, alpha), paths["overlay"], quality=90)
+    save_image(ids, paths["mask"])
+    return colour

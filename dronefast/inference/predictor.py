@@ -1,0 +1,211 @@
+"""Class maps for photos of any size: :class:`Predictor`.
+
+Two ways to run the network over a photo of ``H x W`` pixels, both giving an ``(H, W)`` uint8 class map:
+
+* **whole-image**: the photo is resized to the model's training size ``info.size`` (squished, as in
+  training), predicted in one forward pass, and the logits are upsampled bilinearly to ``H x W`` and
+  argmaxed.
+* **tiled**: the photo is resized by `scale` (aspect ratio kept), and windows of the training size step
+  over it (:mod:`dronefast.inference.tiling`); overlapping logits are blended, then upsampled to ``H x W`` like
+  whole-image logits.
+
+``tile="auto"`` (default) tiles when the photo is more than
+:data:`~dronefast.inference.options.AUTO_TILE_FACTOR` times the model size in either dimension. The default
+`scale` keeps objects the size they had in training: the model was trained on whole photos squished to
+``info.size``, so a photo is scaled to the same number of pixels as the model input (``sqrt(h*w / (H*W))``); when
+the model description records the full size of its training photos (``info.extra["source_size"] = [h, w]``) the
+scale is ``sqrt(h*w / (source_h*source_w))`` instead, which also fits mosaics larger than a training photo.
+
+Memory: logits are only ever held at the working resolution (``C x h x w`` float32: 5.8 MB for 24 classes at
+300x200, 144 MB at scale 0.25 of a 6000x4000 photo); upsampling to full size goes in horizontal strips of at
+most `strip_mb` MiB, each argmaxed straight into the uint8 output.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from fastai.torch_core import default_device
+from PIL import Image
+from torch import nn
+
+from ..data.images import RESAMPLE, image_size, read_image
+from ..errors import ModelFileError
+from ..models.modelfile import ModelInfo, load_model
+from ..sizes import format_size
+from .engines import TorchEngine
+from .options import AUTO_TILE_FACTOR, PredictOptions
+from .tiling import blend_window, pad_to, tile_positions, tiled_logits, upsample_argmax
+
+__all__ = ["Predictor", "predict_image", "ModelLike", "ImageLike"]
+
+PathLike = Union[str, Path]
+ImageLike = Union[PathLike, Image.Image, np.ndarray]
+ModelLike = Union[PathLike, Tuple[nn.Module, ModelInfo]]
+
+
+def _as_pil(image: Union[Image.Image, np.ndarray]) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got shape {arr.shape} dtype {arr.dtype}")
+    return Image.fromarray(arr, "RGB")
+
+
+class Predictor:
+    """Runs a segmentation model over photos of any size (see the module docstring for the two modes).
+
+    Args:
+        model: a saved model (a training run folder, ``model.json`` / ``.safetensors`` / the common stem; a
+            fastai ``.pkl`` export only with ``allow_pickle``) or a ``(network, ModelInfo)`` pair.
+        options: a :class:`~dronefast.inference.options.PredictOptions`; keyword `changes` set single options
+            (``Predictor(model, tile="auto", tta=True)``).
+    """
+
+    def __init__(self, model: ModelLike, options: Optional[PredictOptions] = None, **changes: Any):
+        opts = options or PredictOptions()
+        self.options = opts = opts.replace(**changes) if changes else opts
+        self.device = torch.device(opts.device) if opts.device is not None else default_device()
+        self.engine, self.info = self._engine(model, opts)
+        self.tile, self.scale, self.overlap = opts.tile, opts.scale, float(opts.overlap)
+        self.batch_size, self.tta = opts.batch_size, opts.tta
+        self.strip_bytes = int(opts.strip_mb * (1 << 20))
+        self._mean = torch.tensor(self.info.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(self.info.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self._window = blend_window(self.tile_size).to(self.device)
+
+    def _engine(self, model: ModelLike, opts: PredictOptions):
+        if opts.engine == "onnxruntime":
+            from .onnx import (
+                OnnxEngine,  # the optional extra; says how to install it when missing
+            )
+
+            return OnnxEngine.from_path(model, threads=opts.threads, device=self.device)
+        if isinstance(model, (str, Path)):
+            net, info = load_model(model, self.device, allow_pickle=opts.allow_pickle)
+        else:
+            net, info = model
+        if opts.threads is not None:
+            torch.set_num_threads(opts.threads)
+        return TorchEngine(net, self.device, opts.bf16), info
+
+    @property
+    def model(self) -> nn.Module:
+        """The PyTorch network (torch engine only)."""
+        return self.engine.model
+
+    @property
+    def classes(self):
+        """The model's :class:`~dronefast.data.classes.ClassTable`."""
+        return self.info.classes
+
+    @property
+    def tile_size(self) -> Tuple[int, int]:
+        """``(height, width)`` of the model input (training size) = one window."""
+        return tuple(int(v) for v in self.info.size)
+
+    def scale_for(self, size: Tuple[int, int]) -> float:
+        """Scale applied before tiling a photo of ``size = (H, W)`` (see `scale` in the module docstring)."""
+        if self.scale is not None:
+            return float(self.scale)
+        if self.info.work_size is not None:  # object-scale training: the photo goes to the working scale
+            wh, ww = self.info.work_size
+            return math.sqrt(wh * ww / (float(size[0]) * float(size[1])))
+        th, tw = self.tile_size
+        src = self.info.extra.get("source_size") or size
+        return math.sqrt(th * tw / (float(src[0]) * float(src[1])))
+
+    def plan(self, size: Tuple[int, int]) -> Tuple[bool, Tuple[int, int]]:
+        """``(tiled, working (h, w))`` for a photo of ``size = (H, W)``: the mode used and the resolution the
+        logits are computed at. A model trained on windows of photos at a working scale is always tiled."""
+        H, W = size
+        th, tw = self.tile_size
+        auto = self.info.work_size is not None or H > AUTO_TILE_FACTOR * th or W > AUTO_TILE_FACTOR * tw
+        tiled = self.tile if self.tile != "auto" else auto
+        if not tiled:
+            return False, (th, tw)
+        s = self.scale_for(size)
+        return True, (max(1, int(round(H * s))), max(1, int(round(W * s))))
+
+    def _load(self, image: ImageLike) -> Tuple[np.ndarray, Tuple[int, int], bool]:
+        """``(working image (h, w, 3) uint8, full size (H, W), tiled)``; JPEG paths use draft decoding."""
+        if isinstance(image, (str, Path)):
+            full = image_size(image)
+            tiled, work = self.plan(full)
+            return np.array(read_image(image, work)), full, tiled
+        pil = _as_pil(image)
+        full = (pil.height, pil.width)
+        tiled, (h, w) = self.plan(full)
+        if pil.size != (w, h):
+            pil = pil.resize((w, h), RESAMPLE, reducing_gap=None)  # as images.read_image does
+        return np.array(pil), full, tiled
+
+    def _normalise(self, batch: torch.Tensor) -> torch.Tensor:
+        """``(B, h, w, 3)`` uint8 photos -> ``(B, 3, h, w)`` float32 normalised, on the device."""
+        x = batch.to(self.device).permute(0, 3, 1, 2).float().div(255)
+        return (x - self._mean) / self._std
+
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, C, h, w)`` float32 of normalised photos (averaged over the flips with TTA)."""
+        out = self.engine(x)
+        if self.tta:
+            out = (out + self.engine(x.flip(3)).flip(3) + self.engine(x.flip(2)).flip(2)) / 3
+        if out.ndim != 4 or out.shape[1] != len(self.classes):
+            raise ModelFileError(f"the network gave output of shape {tuple(out.shape)}, expected "
+                                 f"(batch, {len(self.classes)}, h, w) for {len(self.classes)} classes")
+        return out
+
+    def _tiled_logits(self, arr: np.ndarray) -> torch.Tensor:
+        h, w = arr.shape[:2]
+        th, tw = self.tile_size
+        x = self._normalise(torch.from_numpy(np.ascontiguousarray(pad_to(arr, th, tw)))[None])
+        return tiled_logits(self._net, x, (th, tw), self.overlap, self.batch_size, self._window)[0, :, :h, :w]
+
+    def _logits(self, image: ImageLike) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        arr, full, tiled = self._load(image)
+        if tiled:
+            return self._tiled_logits(arr), full
+        return self._net(self._normalise(torch.from_numpy(np.ascontiguousarray(arr))[None]))[0], full
+
+    def predict_logits(self, image: ImageLike) -> torch.Tensor:
+        """Blended logits ``(C, h, w)`` float32 (CPU) at the working resolution :meth:`plan` gives.
+
+        `image`: a path, a PIL image or an ``(H, W, 3)`` uint8 RGB array.
+        """
+        return self._logits(image)[0].cpu()
+
+    def predict_proba(self, image: ImageLike) -> np.ndarray:
+        """Class probabilities ``(C, h, w)`` float32 (softmax of :meth:`predict_logits`) at the working
+        resolution; upsample with :func:`~dronefast.inference.tiling.iter_upsampled` when full size is needed."""
+        return torch.softmax(self._logits(image)[0], 0).cpu().numpy()
+
+    def predict(self, image: ImageLike) -> np.ndarray:
+        """Class map ``(H, W)`` uint8 at the full size of `image` (a path, PIL image or ``(H, W, 3)`` uint8
+        array).
+
+        Raises:
+            CorruptImageError: naming the file, when a path cannot be decoded.
+        """
+        logits, full = self._logits(image)
+        return upsample_argmax(logits, full, self.strip_bytes)
+
+    def describe(self, size: Tuple[int, int]) -> str:
+        """One line saying how a photo of ``size = (H, W)`` is predicted."""
+        tiled, work = self.plan(size)
+        if not tiled:
+            return f"whole-image at {format_size(work)}"
+        th, tw = self.tile_size
+        n = len(tile_positions(max(work[0], th), th, self.overlap)) * len(
+            tile_positions(max(work[1], tw), tw, self.overlap))
+        return (f"tiled at scale {self.scale_for(size):.4g} ({format_size(work)}): {n} window(s) of "
+                f"{format_size((th, tw))}, overlap {self.overlap:g}")
+
+
+def predict_image(model: ModelLike, image: ImageLike, **options: Any) -> np.ndarray:
+    """Class map ``(H, W)`` uint8 of one photo: ``Predictor(model, **options).predict(image)``; build a
+    :class:`Predictor` once instead when predicting many photos."""
+    return Predictor(model, **options).predict(image)

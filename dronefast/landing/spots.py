@@ -1,0 +1,163 @@
+"""Where can a drone land? Safe landing spots from a class map (predicted or true).
+
+The Semantic Drone Dataset exists to make drone landing safer. Given an id mask ``(H, W)`` (class ids of a
+:class:`~dronefast.data.classes.ClassTable`), this module finds the points that are farthest from anything a drone
+must not touch:
+
+1. Every pixel is *safe* (a class in `safe`, default paved-area, grass, dirt, gravel) or *unsafe*. Unsafe
+   pixels are either *hazards* (obstacles: people, cars, trees, water, roofs, ...) or *unknown* (every class
+   in neither list: unlabeled, conflicting and, by default, ar-marker, a small printed target whose
+   ground cannot be judged from its label).
+2. The *free radius* of a pixel is its exact Euclidean distance, in pixels, from its centre to the centre of
+   the nearest unsafe pixel (with `border_is_unsafe`, the image border counts as unsafe: whatever lies beyond
+   the frame is unknown). Unsafe pixels have radius 0.
+3. The *score* ranks spots: ``score = min(free_radius, min over hazard classes c of d_c / w_c)``, where
+   ``d_c`` is the distance to the nearest class-``c`` pixel and ``w_c >= 1`` its weight. With weight 1 a
+   hazard is just unsafe ground; weight 2 (default for person, dog, car, bicycle: they move, and hitting them
+   is worst) makes them count as if they were twice as close. The score is in pixels.
+4. Candidates are local maxima (3x3) of the score among pixels with ``free_radius >= clearance``; they are
+   ranked by score, then free radius, then closeness to the image centre (the drone hovers above it), then
+   row and column. Greedy non-maximum suppression keeps spots at least `min_separation_px` apart (default
+   twice the clearance, so the required clearance discs of two spots never overlap).
+
+Clearances may be given in metres with the ground sampling distance (GSD, metres per pixel) of the map:
+``GSD = altitude_m * sensor_width_mm / (focal_length_mm * image_width_px)``, where ``image_width_px`` is the
+width of the map actually analysed (so a map downscaled from the photo gets a proportionally larger GSD) and
+the map is assumed to span the whole sensor width of a nadir camera over flat ground. The dataset publishes
+its photo size (6000x4000 px) and flight altitudes (5 to 30 m) but not the lens or sensor, so there is no
+built-in camera preset: pass your camera's values.
+
+Distances run from pixel centre to pixel centre; the truly clear disc around a spot is about half a pixel
+smaller than its ``radius_px``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..data.classes import ClassTable
+from .geometry import distance_transform, local_maxima
+from .policy import Hazards, as_class_map, resolve_policy
+
+__all__ = ["LandingSpot", "landing_maps", "find_landing_spots", "spots_to_json"]
+
+
+@dataclass(frozen=True)
+class LandingSpot:
+    """One landing spot, in the pixel coordinates of the analysed class map.
+
+    Args:
+        x: column of the spot centre (px).
+        y: row of the spot centre (px).
+        radius_px: free radius: distance from the centre to the nearest unsafe pixel (px; inf if none).
+        radius_m: the same in metres when the GSD is known, else None.
+        score: ranking score (px); equals `radius_px` unless a weighted hazard is closer than that.
+        surface: name of the class under the centre.
+    """
+
+    x: int
+    y: int
+    radius_px: float
+    radius_m: Optional[float]
+    score: float
+    surface: str
+
+
+def landing_maps(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequence[str]] = None,
+                 hazards: Optional[Hazards] = None,
+                 border_is_unsafe: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+    """Free-radius and score maps of a class map (see the module docstring for definitions).
+
+    Args:
+        class_map: ``(H, W)`` integer class ids (numpy array or torch tensor).
+        classes: the class table the ids refer to.
+        safe: names of landable classes (default :data:`DEFAULT_SAFE`).
+        hazards: names of obstacle classes, or ``{name: weight >= 1}`` (default :data:`DEFAULT_HAZARDS`).
+        border_is_unsafe: count the area beyond the image border as unsafe.
+
+    Returns:
+        ``(radius, score)``: two ``(H, W)`` float64 arrays in pixels.
+    """
+    cm = as_class_map(class_map, classes)
+    safe_ids, weights = resolve_policy(classes, safe, hazards)
+    radius = distance_transform(~np.isin(cm, safe_ids), border_is_unsafe)
+    score = radius.copy()
+    for w in sorted(set(weights.values())):
+        if w > 1:  # weight-1 hazards are already within the free radius
+            mask = np.isin(cm, [i for i, wi in weights.items() if wi == w])
+            if mask.any():
+                np.minimum(score, distance_transform(mask, border_is_unsafe=False) / w, out=score)
+    return radius, score
+
+
+def find_landing_spots(class_map: np.ndarray, classes: ClassTable, clearance_px: Optional[float] = None,
+                       clearance_m: Optional[float] = None, gsd_m: Optional[float] = None,
+                       safe: Optional[Sequence[str]] = None,
+                       hazards: Optional[Hazards] = None,
+                       top_k: Optional[int] = 5, border_is_unsafe: bool = True,
+                       min_separation_px: Optional[float] = None) -> List[LandingSpot]:
+    """The best landing spots of a class map, best first (an empty list when no safe area is big enough).
+
+    Args:
+        class_map: ``(H, W)`` integer class ids (numpy array or torch tensor).
+        classes: the class table the ids refer to.
+        clearance_px: required free radius in pixels of `class_map`.
+        clearance_m: required free radius in metres (needs `gsd_m`); give this or `clearance_px`.
+        gsd_m: ground sampling distance of `class_map` (m/px), see :func:`ground_sampling_distance`; also
+            fills :attr:`LandingSpot.radius_m`.
+        safe: names of landable classes (default :data:`DEFAULT_SAFE`; unknown names raise ValueError).
+        hazards: obstacle names, or ``{name: weight >= 1}`` (default :data:`DEFAULT_HAZARDS`).
+        top_k: at most this many spots (None: all).
+        border_is_unsafe: count the area beyond the image border as unsafe.
+        min_separation_px: minimum distance between spot centres (default ``2 * clearance``).
+    """
+    if (clearance_px is None) == (clearance_m is None):
+        raise ValueError("give exactly one of clearance_px and clearance_m")
+    if gsd_m is not None and not (math.isfinite(gsd_m) and gsd_m > 0):
+        raise ValueError(f"gsd_m must be a positive number, got {gsd_m!r}")
+    if clearance_m is not None:
+        if gsd_m is None:
+            raise ValueError("clearance_m needs gsd_m (metres per pixel of the class map)")
+        clearance_px = clearance_m / gsd_m
+    if not (math.isfinite(clearance_px) and clearance_px > 0):
+        raise ValueError(f"the clearance must be a positive number, got {clearance_px!r} px")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    sep = 2.0 * clearance_px if min_separation_px is None else float(min_separation_px)
+
+    cm = as_class_map(class_map, classes)
+    radius, score = landing_maps(cm, classes, safe, hazards, border_is_unsafe)
+    # A clearance converted from metres (1.6 m / 0.1 m/px = 16.000000000000004 px) must still admit 16 px.
+    cand = local_maxima(score, radius >= clearance_px * (1 - 1e-9))
+    ys, xs = np.nonzero(cand)
+    if ys.size == 0:
+        return []
+    s, r = score[ys, xs], radius[ys, xs]
+    h, w = cm.shape
+    centre = np.hypot(ys - (h - 1) / 2, xs - (w - 1) / 2)
+    order = np.lexsort((xs, ys, centre, -r, -s))  # last key is the primary one
+    ys, xs, s, r = ys[order], xs[order], s[order], r[order]
+    alive = np.ones(ys.size, dtype=bool)
+    spots = []
+    while alive.any() and (top_k is None or len(spots) < top_k):
+        i = int(np.argmax(alive))  # first alive = best remaining
+        y, x = int(ys[i]), int(xs[i])
+        rad = float(r[i])
+        spots.append(LandingSpot(x=x, y=y, radius_px=rad, radius_m=None if gsd_m is None else rad * gsd_m,
+                                 score=float(s[i]), surface=classes.names[int(cm[y, x])]))
+        alive &= (ys - y) ** 2 + (xs - x) ** 2 >= sep * sep
+        alive[i] = False
+    return spots
+
+
+def spots_to_json(spots: Sequence[LandingSpot], meta: Optional[Mapping[str, Any]] = None) -> dict:
+    """JSON-ready dict ``{"meta": meta, "spots": [{"rank": 1, "x", "y", "radius_px", ...}, ...]}``
+    (infinite radii become None)."""
+    def clean(v):
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    out = [{"rank": i, **{k: clean(v) for k, v in asdict(sp).items()}} for i, sp in enumerate(spots, start=1)]
+    return {"meta": dict(meta or {}), "spots": out}

@@ -1,0 +1,204 @@
+"""Fitting, as functions: ``lr_find`` and the reference notebook's ``fit_one_cycle(epochs, slice(lr),
+pct_start)`` with ``SaveModelCallback`` keeping the best epoch (every recipe of :mod:`dronefast.recipes` runs
+through it), and the choice of numeric precision.
+
+:func:`fit_reference` runs it with a frozen encoder first (when pretrained), then an optional unfrozen stage
+with discriminative learning rates, keeps the best weights (loaded at the end), logs each epoch with fastai's
+``CSVLogger``, and checkpoints model and optimizer after every epoch so an interrupted run resumes where it
+stopped (:func:`fit_reference` with ``resume=True``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import pandas as pd
+import torch
+from fastai.callback.core import Callback
+from fastai.callback.schedule import ParamScheduler, combined_cos, valley
+from fastai.learner import Learner
+from fastai.torch_core import norm_types, rank_distrib
+
+from ..outputs import save_figure, write_text
+from .callbacks import (
+    BEST_NAME,
+    CHECKPOINT_NAME,
+    STATE_FILE,
+    AtomicCSVLogger,
+    BestModel,
+    Checkpoint,
+    EpochOffset,
+    ShiftedSchedule,
+    set_rng_state,
+)
+from .config import MIN_LR_FIND_ITERS
+
+__all__ = ["find_lr", "fit_reference", "Stage", "plan_stages", "read_progress", "is_frozen", "merge_logs"]
+
+PathLike = Union[str, Path]
+
+
+def find_lr(learn: Learner, plot_path: Optional[PathLike] = None, num_it: int = 100, start_lr: float = 1e-7,
+            end_lr: float = 10) -> float:
+    """Run fastai's ``lr_find`` and return its "valley" suggestion; save the loss-vs-lr plot to `plot_path`.
+
+    The model and optimizer are restored afterwards, as ``lr_find`` does. `num_it` must be at least
+    :data:`MIN_LR_FIND_ITERS`.
+    """
+    if num_it < MIN_LR_FIND_ITERS:
+        raise ValueError(f"lr_find needs num_it >= {MIN_LR_FIND_ITERS} (its suggestion ignores the first 10% and the "
+                         f"last 5 steps), got {num_it}")
+    sugg = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False, suggest_funcs=(valley,))
+    lr = float(sugg.valley)
+    if plot_path is not None:
+        import matplotlib.pyplot as plt
+
+        learn.recorder.plot_lr_find()  # fastai 2.8 draws but does not return the figure
+        fig = plt.gcf()
+        ax = fig.axes[0]
+        ax.axvline(lr, color="tab:orange", linestyle="--", label=f"valley {lr:.2e}")
+        ax.legend()
+        ax.set_title("lr_find")
+        save_figure(fig, plot_path)
+    return lr
+
+
+@dataclass
+class Stage:
+    """One ``fit_one_cycle`` of the recipe: `epochs` at `lr` (a float, or a slice for discriminative rates)
+    with the encoder `frozen` or not."""
+
+    epochs: int
+    lr: Union[float, slice]
+    frozen: bool
+
+
+def plan_stages(learn: Learner, epochs: int, lr: float, unfrozen_epochs: int = 0,
+                unfrozen_lr: Optional[slice] = None) -> List[Stage]:
+    """The stages of :func:`fit_reference`: `epochs` at ``slice(lr)`` (frozen when the learner is), then
+    `unfrozen_epochs` with everything trainable at `unfrozen_lr` (default ``slice(lr / 400, lr / 4)``)."""
+    stages = [Stage(epochs, slice(lr), is_frozen(learn))]
+    if unfrozen_epochs:
+        stages.append(Stage(unfrozen_epochs, unfrozen_lr or slice(lr / 400, lr / 4), False))
+    return stages
+
+
+def _one_cycle(learn: Learner, n_epoch: int, lr_max, pct_start: float, start_epoch: int, cbs: List[Callback]):
+    """fastai's ``fit_one_cycle``, able to start at `start_epoch` with the schedule where it would be then."""
+    if start_epoch == 0:
+        return learn.fit_one_cycle(n_epoch, lr_max, pct_start=pct_start, cbs=cbs)
+    if learn.opt is None:
+        learn.create_opt()
+    learn.opt.set_hyper("lr", lr_max)
+    lrs = np.array([h["lr"] for h in learn.opt.hypers])
+    start = start_epoch / n_epoch
+    scheds = {"lr": ShiftedSchedule(combined_cos(pct_start, lrs / 25.0, lrs, lrs / 1e5), start),
+              "mom": ShiftedSchedule(combined_cos(pct_start, *learn.moms), start)}
+    learn.fit(n_epoch - start_epoch, cbs=[ParamScheduler(scheds), EpochOffset(start_epoch), *cbs])
+
+
+def read_progress(learn: Learner) -> Optional[Dict]:
+    """The progress an interrupted run recorded (``models/checkpoint.json``), or None."""
+    f = learn.path / learn.model_dir / STATE_FILE
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
+def _restore(learn: Learner, tracker: BestModel) -> Tuple[int, int]:
+    """Load the checkpoint of an interrupted run into `learn` and `tracker`; ``(stage, epochs done in it)``."""
+    state = read_progress(learn)
+    if state is None:
+        raise FileNotFoundError(f"nothing to resume: {learn.path / learn.model_dir / STATE_FILE} not found")
+    learn.load(CHECKPOINT_NAME, with_opt=True)
+    if state.get("best") is not None:
+        tracker.best = state["best"]
+    return state["stage"], state["epochs_done"]
+
+
+def _restore_rng(learn: Learner) -> None:
+    """Put back the random states saved with the checkpoint (shuffling, augmentations), if any."""
+    f = learn.path / learn.model_dir / f"{CHECKPOINT_NAME}.rng.pth"
+    if f.is_file():
+        set_rng_state(torch.load(f, weights_only=False), learn.dls)
+
+
+def fit_reference(learn: Learner, epochs: int = 10, lr: float = 1e-3, pct_start: float = 0.8,
+                  unfrozen_epochs: int = 0, unfrozen_lr: Optional[slice] = None, monitor: str = "accuracy_mask",
+                  comp=None, resume: bool = False, log_name: str = "history.csv") -> pd.DataFrame:
+    """The reference recipe: ``fit_one_cycle(epochs, slice(lr), pct_start=0.8)`` keeping the best epoch.
+
+    Args:
+        learn: a learner from :func:`~dronefast.models.learner.drone_learner` (frozen if pretrained).
+        epochs: epochs of the first stage (encoder frozen when the learner is).
+        lr: maximum learning rate of the first stage (e.g. from :func:`find_lr`).
+        pct_start: share of the cycle spent warming up (the reference's 0.8).
+        unfrozen_epochs: epochs of a second stage with the whole network unfrozen (0: none).
+        unfrozen_lr: learning rates of that stage; default ``slice(lr / 400, lr / 4)`` (fastai's CamVid lesson),
+            the encoder's early layers getting the smallest.
+        monitor, comp: the value the best epoch is chosen by (any metric or loss; comp np.greater / np.less,
+            default by name as fastai does).
+        resume: continue from ``models/last.pth`` and ``models/checkpoint.json`` of an interrupted run
+            (optimizer state and random states included); stages and epochs already done are skipped.
+        log_name: CSV history file in ``learn.path`` (a ``stage`` column tells the stages apart).
+
+    Returns:
+        The history as a DataFrame (one row per epoch: stage, epoch, train_loss, valid_loss, metrics, time).
+        The best weights (``models/best.pth``) are loaded into `learn` at the end. Launched distributed, only
+        rank 0 writes the checkpoint and the logs (and returns the history; the other ranks an empty frame).
+    """
+    stages = plan_stages(learn, epochs, lr, unfrozen_epochs, unfrozen_lr)
+    tracker = BestModel(monitor=monitor, comp=comp, fname=BEST_NAME, reset_on_fit=False)
+    done_stage, done_epochs = _restore(learn, tracker) if resume else (0, 0)
+    learn.path.mkdir(parents=True, exist_ok=True)
+    logs, ran = [f"{Path(log_name).stem}.stage{i}.csv" for i in range(len(stages))], False
+    for i, st in enumerate(stages):
+        if i < done_stage or (i == done_stage and done_epochs >= st.epochs):
+            continue
+        start = done_epochs if i == done_stage else 0
+        # fastai's freeze/unfreeze clear the optimizer state: keep the one loaded from the checkpoint
+        opt_state = learn.opt.state_dict() if start > 0 and learn.opt is not None else None
+        learn.freeze() if st.frozen else learn.unfreeze()
+        if opt_state is not None:
+            learn.opt.load_state_dict(opt_state)
+        cbs = [tracker, Checkpoint(i, start, tracker)]
+        if not rank_distrib():
+            cbs.append(AtomicCSVLogger(logs[i], append=start > 0))
+        if resume and not ran:
+            _restore_rng(learn)
+        _one_cycle(learn, st.epochs, st.lr, pct_start, start, cbs)
+        ran = True
+    if resume and not ran and (learn.path / learn.model_dir / f"{BEST_NAME}.pth").is_file():
+        learn.load(BEST_NAME, with_opt=False)  # a finished run: the best weights, as SaveModelCallback leaves them
+    if rank_distrib():
+        return pd.DataFrame()  # rank 0 writes the logs and the history
+    history = merge_logs(learn.path, logs)
+    write_text(learn.path / log_name, history.to_csv(index=False))
+    return history
+
+
+def is_frozen(learn: Learner) -> bool:
+    """True when the encoder's weights do not train (``unet_learner`` freezes pretrained encoders; their
+    normalisation layers keep training, as fastai's ``train_bn`` wants, so they are not looked at)."""
+    return not any(p.requires_grad for m in learn.model[0].modules() if not isinstance(m, norm_types)
+                   for p in m.parameters(recurse=False))
+
+
+def merge_logs(path: Path, logs: List[str]) -> pd.DataFrame:
+    """The per-stage CSV logs in `path` as one history (a ``stage`` column first; missing logs skipped)."""
+    frames = []
+    for i, name in enumerate(logs):
+        f = path / name
+        if not f.is_file():
+            continue
+        df = pd.read_csv(f)
+        df = df[df["epoch"].astype(str) != "epoch"]  # an appended log repeats its header
+        df.insert(0, "stage", i)
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    for c in out.columns.drop("time", errors="ignore"):
+        out[c] = pd.to_numeric(out[c])
+    return out

@@ -1,0 +1,287 @@
+"""The main job, as a library function: train a U-Net with a recipe and write everything a run leaves.
+
+``train(TrainConfig(...))`` (or ``train(data=..., epochs=...)``) runs a named recipe
+(:mod:`dronefast.training.recipes`) end to end in four steps, each a function of its own:
+
+1. :func:`build_data`: the data check and the cached DataLoaders (the built-in sample when no data is given);
+2. :func:`build_learner`: the dynamic U-Net with the recipe's loss, precision and memory format;
+3. :func:`fit`: ``lr_find`` when the learning rate is ``auto``, then ``fit_one_cycle`` keeping the best epoch,
+   checkpointed after every epoch (resumable);
+4. :func:`write_outputs`: the model (safe format and fastai export), history, plots and ``metrics.json``.
+
+The output folder is guarded by :class:`~dronefast.training.rundir.RunFolder`: a finished run is never replaced
+without ``overwrite``, two trainings never write into one folder, and a resume must use the run's settings.
+"""
+from __future__ import annotations
+
+import platform
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import fastai
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+import torchvision
+from fastai.callback.channelslast import ChannelsLast
+from fastai.callback.progress import ProgressCallback
+from fastai.data.core import DataLoaders
+from fastai.learner import Learner
+from fastai.torch_core import set_seed
+
+from .. import __version__
+from ..data.block import drone_dataloaders
+from ..data.masks import palette_show_args
+from ..inference.evaluate import evaluate_model
+from ..inference.options import PredictOptions
+from ..metrics.callback import find_confusion
+from ..models.encoders import Encoder, encoder
+from ..models.learner import drone_learner, learner_info
+from ..models.modelfile import save_model
+from ..outputs import atomic_path, save_figure, write_json
+from ..sizes import format_size
+from ..synthetic.sample import ensure_sample
+from .augment import recipe_batch_tfms
+from .config import ResolvedConfig, TrainConfig
+from .distributed import (
+    broadcast_object,
+    distributed,
+    is_main_process,
+    main_first,
+    world_size,
+)
+from .fit import find_lr, fit_reference
+from .losses import recipe_loss, train_class_counts
+from .precision import set_precision
+from .recipes import Recipe
+from .rundir import RunFolder
+from .tuning import tune_malloc
+
+__all__ = ["train", "TrainResult", "describe_recipe", "build_data", "build_learner", "fit", "write_outputs",
+           "score_test"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced: the learner, the history, the final scores and the output folder."""
+
+    learn: Learner
+    history: pd.DataFrame
+    metrics: Dict[str, Any]
+    out: Path
+
+
+def describe_recipe(recipe: Recipe, lr, pct_start: float, epochs: int, unfrozen_epochs: int, bs: int,
+                    monitor: Optional[str] = None) -> str:
+    """One line saying what a recipe does, as printed by the training command."""
+    aug = {"fastai": "fastai aug_transforms", "nadir": "nadir augmentations", "none": "no augmentation"}
+    if recipe.plain_loss:
+        loss = "cross-entropy"
+    else:
+        loss = ("cross-entropy" if recipe.weights == "none" else
+                f"class-weighted cross-entropy ({recipe.weights}, cap {recipe.weight_cap:g}x)") + ", void ignored"
+        loss += f" + {recipe.dice:g} x Dice" if recipe.dice else ""
+    sched = (f"lr {'lr_find' if lr == 'auto' else format(lr, '.2e')}, one-cycle pct_start {pct_start:g}, "
+             f"{epochs} epoch{'' if epochs == 1 else 's'}")
+    sched += f" + {unfrozen_epochs} unfrozen" if unfrozen_epochs else ""
+    return (f"recipe {recipe.name}: {aug.get(recipe.augment, recipe.augment)}, {loss}; {sched}, batch size {bs}, "
+            f"best {monitor or recipe.monitor} kept")
+
+
+def _say(*args, **kwargs) -> None:
+    if is_main_process():
+        print(*args, **kwargs)
+
+
+def _versions() -> Dict[str, str]:
+    return {"dronefast": __version__, "fastai": fastai.__version__, "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "python": platform.python_version()}
+
+
+def _save_plot(fn, path: Path) -> None:
+    plt.close("all")
+    fn()
+    save_figure(plt.gcf(), path)
+
+
+def build_data(plan: ResolvedConfig) -> Tuple[DataLoaders, Path]:
+    """Check and cache the data, then build the DataLoaders (rank 0 first); ``(dls, data folder)``."""
+    cfg = plan.config
+    with main_first():  # one-time work (sample generation, the data check) on rank 0 first
+        data_path = Path(ensure_sample() if plan.on_sample else cfg.data).resolve()
+        _say(f"data: {data_path}" + (" (built-in synthetic sample)" if plan.on_sample else ""))
+        dls = drone_dataloaders(data_path, size=plan.size, bs=plan.bs, num_workers=cfg.workers, path=plan.out,
+                                progress=cfg.progress and is_main_process(), batch_tfms=recipe_batch_tfms(plan.recipe),
+                                split=plan.split, work_size=plan.work_size, repeats=plan.repeats)
+    _say(dls.layout.describe())
+    n_proc = world_size()
+    how = (f"windows of {format_size(plan.size)} from photos at {format_size(plan.work_size)} (x{plan.repeats} an "
+           f"epoch), validation photos whole by tiles" if plan.work_size else f"photos at {format_size(plan.size)}")
+    _say(f"train/valid/test: {len(dls.train_ds)}/{len(dls.valid_ds)}/{len(dls.test_items)} images; {how} (WxH); "
+         f"batch size {plan.bs}" + (f" per process x {n_proc} processes" if n_proc > 1 else "")
+         + f", device {dls.device}")
+    return dls, data_path
+
+
+def build_learner(plan: ResolvedConfig, dls: DataLoaders, enc: Encoder) -> Tuple[Learner, str]:
+    """The U-Net learner with the recipe's loss, the asked precision and memory format; ``(learn, precision)``."""
+    cfg = plan.config
+    loss = recipe_loss(plan.recipe, dls, cfg.void_code)
+    learn = drone_learner(dls, enc, void_code=cfg.void_code, **({} if loss is None else {"loss_func": loss}))
+    if not cfg.progress:
+        learn.remove_cb(ProgressCallback)
+    chosen = set_precision(learn, cfg.precision)
+    if cfg.channels_last:
+        learn.add_cb(ChannelsLast())  # NHWC weights and activations: 1.14x per CPU step in fp32, tensor cores on GPU
+    return learn, chosen
+
+
+def fit(plan: ResolvedConfig, learn: Learner, folder: RunFolder, record: Dict[str, Any]) -> Tuple[pd.DataFrame, Any]:
+    """``lr_find`` if the learning rate is ``auto`` (the found value is recorded), then the recipe's fit;
+    returns ``(history, lr)``. Every validation pixel is then scored once with the best weights."""
+    cfg, lr = plan.config, record["lr"]
+    with distributed(learn, sync_bn=cfg.sync_bn):
+        if lr == "auto":
+            plot = plan.out / "lr_find.png" if is_main_process() else None
+            lr = broadcast_object(find_lr(learn, plot, num_it=cfg.lr_find_iters))
+            _say(f"lr_find suggests lr = {lr:.2e} (plot: {plan.out / 'lr_find.png'})")
+            if is_main_process():
+                folder.write_record({**record, "lr": lr})
+        history = fit_reference(learn, epochs=plan.epochs, lr=lr, pct_start=plan.pct_start,
+                                unfrozen_epochs=plan.unfrozen_epochs, monitor=plan.monitor, resume=cfg.resume)
+        if cfg.channels_last:
+            learn.to_contiguous()  # the saved weights and the export in the default layout (safetensors needs it)
+        learn.validate()  # the best weights (loaded at the end of the fit) over the whole validation set
+        find_confusion(learn).confusion  # read on every rank: the read sums the ranks' matrices
+    return history, lr
+
+
+def _baseline_accuracy(dls: DataLoaders, cm) -> float:
+    """Pixel accuracy on the validation set of always predicting the class most common in the training set."""
+    majority = int(train_class_counts(dls, cm.shape[0]).argmax())
+    total = int(cm.sum())
+    return float(cm[majority].sum()) / total if total else float("nan")
+
+
+def _metrics(plan: ResolvedConfig, learn: Learner, lr, precision: str, data_path: Path) -> Dict[str, Any]:
+    cfg, dls = plan.config, learn.dls
+    scores = find_confusion(learn).scores()
+    scores["baseline_pixel_accuracy"] = _baseline_accuracy(dls, find_confusion(learn).confusion.numpy())
+    loss = learn.loss_func
+    weight = getattr(loss, "weight", None)
+    return {**scores, "recipe": plan.recipe.name, "recipe_settings": plan.recipe.as_dict(), "lr": lr,
+            "epochs": plan.epochs, "unfrozen_epochs": plan.unfrozen_epochs, "bs": plan.bs,
+            "pct_start": plan.pct_start, "monitor": plan.monitor,
+            "class_weights": None if weight is None else [round(float(w), 4) for w in weight],
+            "precision": precision, "channels_last": cfg.channels_last, "device": str(dls.device),
+            "size": list(plan.size), "work_size": None if plan.work_size is None else list(plan.work_size),
+            "repeats": plan.repeats, "split": plan.split.as_dict(), "world_size": world_size(),
+            "n_train": len(dls.train_ds), "n_valid": len(dls.valid_ds), "n_test": len(dls.test_items),
+            "data": str(data_path), "synthetic_sample": plan.on_sample, "args": cfg.args or cfg.as_dict(),
+            "versions": _versions()}
+
+
+def write_outputs(plan: ResolvedConfig, learn: Learner, metrics: Dict[str, Any], data_path: Path,
+                  started: float) -> None:
+    """Write the model (``model.json`` + ``model.safetensors``, ``export.pkl``), ``show_results.png``, score the
+    test photos and write ``metrics.json`` (last: its presence marks a finished run), each file atomically; rank 0
+    only. `started` is the run's start (``time.time()``) for the time it took."""
+    cfg, out = plan.config, plan.out
+    save_figure(plt.gcf(), out / "show_results.png")
+    info = learner_info(learn)
+    info.extra = {"train_args": {**plan.split.as_dict(), "size": list(plan.size), "arch": cfg.arch,
+                                 "data": str(data_path), "recipe": plan.recipe.name},
+                  "scores": {k: metrics[k] for k in ("pixel_accuracy", "accuracy_mask", "miou")}}
+    save_model(learn, out / "model", info)
+    with atomic_path(out.resolve() / "export.pkl") as tmp:
+        learn.export(tmp)  # fastai writes to learn.path / fname: an absolute path goes as it is
+    if learn.dls.test_items:
+        metrics["test"] = score_test(learn, data_path, plan.bs)
+    metrics["time_s"] = round(time.time() - started, 1)
+    write_json(out / "metrics.json", metrics)
+
+
+def score_test(learn: Learner, data_path: Path, bs: int) -> Dict[str, Any]:
+    """Scores of the trained model on the test photos, which no step of training saw or chose by: at the
+    training resolution (or working scale, by tiles), as ``evaluate`` scores it (the same code)."""
+    info = learner_info(learn)
+    opts = PredictOptions(device=str(learn.dls.device), batch_size=2 * bs)
+    m = evaluate_model((learn.model, info), data_path, subset="test", full_res=False, progress=False, options=opts)
+    keep = ("pixel_accuracy", "accuracy_mask", "miou", "miou_classes", "iou", "support", "how")
+    return {"n_images": m["split"]["n_images"], "images": m["images"], **{k: m["train_res"][k] for k in keep}}
+
+
+def _start(plan: ResolvedConfig, folder: RunFolder) -> Dict[str, Any]:
+    """Check the folder for this start (fresh, overwrite or resume) and return the run's record."""
+    cfg = plan.config
+    settings = {**plan.settings(), "data": None if plan.on_sample else str(Path(cfg.data).resolve())}
+    folder.check_start(cfg.resume, cfg.overwrite)
+    if cfg.resume:
+        record = folder.check_resume(settings)
+        return {**record, "lr": record["lr"] if cfg.lr is None else plan.lr}
+    if cfg.overwrite:
+        folder.clear()
+    record = {"settings": settings, "lr": plan.lr, "world_size": world_size(), "args": cfg.args or cfg.as_dict()}
+    folder.write_record(record)
+    return record
+
+
+def train(config: Optional[TrainConfig] = None, **settings: Any) -> TrainResult:
+    """Train a U-Net with a recipe and write every output into ``config.out`` (see the module docstring).
+
+    Args:
+        config: the run's settings (:class:`~dronefast.training.config.TrainConfig`); default all defaults.
+        settings: fields of :class:`~dronefast.training.config.TrainConfig` to set or replace, by name
+            (``train(data="data/sdd", epochs=30)``).
+
+    Returns:
+        A :class:`TrainResult`. Launched distributed, every rank returns one; only rank 0 writes files.
+
+    Raises:
+        RunFolderError: the output folder holds a run and neither ``overwrite`` nor ``resume`` was asked for,
+            another training holds it, or a resume's settings differ from the run's.
+        OfflineWeightsError: ImageNet weights were asked for and cannot be had (before any data is read).
+        DatasetError: the data is missing or fails the check.
+    """
+    cfg = (config or TrainConfig()).replace(**settings)
+    plan = cfg.resolve()
+    t0 = time.time()
+    malloc_tuned = tune_malloc() if cfg.malloc_tuning else False
+    enc = encoder(cfg.arch, plan.pretrained, cfg.weights)  # no weights, no data work: fail first
+    folder = RunFolder(plan.out)
+    with folder.lock() if is_main_process() else nullcontext():
+        record = _start(plan, folder) if is_main_process() else {"lr": plan.lr}
+        set_seed(cfg.seed)  # batch order, augmentations, the weights' initialisation: repeatable on one device
+        dls, data_path = build_data(plan)
+        show = palette_show_args(dls.classes)
+        if is_main_process():
+            _save_plot(lambda: dls.show_batch(max_n=4, figsize=(10, 7), **show), plan.out / "show_batch.png")
+        _say(describe_recipe(plan.recipe, record["lr"], plan.pct_start, plan.epochs, plan.unfrozen_epochs, plan.bs,
+                             plan.monitor))
+        learn, precision = build_learner(plan, dls, enc)
+        history, lr = fit(plan, learn, folder, broadcast_object(record))
+        metrics = {**_metrics(plan, learn, lr, precision, data_path), "malloc_tuned": malloc_tuned}
+        learn.show_results(max_n=4, figsize=(8, 12), **show)  # every rank: fastai gathers predictions
+        if not is_main_process():
+            return TrainResult(learn, history, metrics, plan.out)
+        write_outputs(plan, learn, metrics, data_path, t0)
+        if not cfg.keep_checkpoint:
+            folder.remove_checkpoint()
+    _summary(metrics, plan.out)
+    return TrainResult(learn, history, metrics, plan.out)
+
+
+def _summary(metrics: Dict[str, Any], out: Path) -> None:
+    print(f"\nvalidation (the best epoch was chosen on it): pixel accuracy {metrics['pixel_accuracy']:.4f} "
+          f"(most-common-class baseline {metrics['baseline_pixel_accuracy']:.4f}), accuracy_mask "
+          f"{metrics['accuracy_mask']:.4f}, mIoU {metrics['miou']:.4f} over {len(metrics['miou_classes'])} classes")
+    t = metrics.get("test")
+    if t:
+        photos = f"{t['n_images']} photo{'' if t['n_images'] == 1 else 's'}"
+        print(f"test ({photos} no step of training saw): pixel accuracy {t['pixel_accuracy']:.4f}, "
+              f"accuracy_mask {t['accuracy_mask']:.4f}, mIoU {t['miou']:.4f} over {len(t['miou_classes'])} classes")
+    print(f"outputs in {out}: model.json + model.safetensors, export.pkl, history.csv, metrics.json, plots; "
+          f"{metrics['time_s']:.0f} s")

@@ -1,0 +1,393 @@
+"""Tests of the training command, ``python -m dronefast.train``, run in-process on the 10-image synthetic
+sample at 48x32 with a random resnet18 encoder."""
+import io
+import json
+import math
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from types import SimpleNamespace
+
+import fastai
+import pandas as pd
+import pytest
+import torch
+from fastai.torch_core import default_device
+from PIL import Image
+
+import dronefast
+from dronefast.cli.train import main
+from dronefast.models.modelfile import load_model
+from dronefast.training.precision import resolve_precision
+
+FAST = ["--size", "48x32", "--arch", "resnet18", "--bs", "3", "--no-pretrained", "--no-progress", "--test-pct", "0"]
+COLUMNS = ["stage", "epoch", "train_loss", "valid_loss", "accuracy_mask", "miou", "time"]
+
+
+def run_cli(argv):
+    """``main(argv)`` as ``(exit code, stdout, stderr)``; argparse's own errors (SystemExit) included."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+def assert_png(path):
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.width > 100 and im.height > 100
+        im.verify()
+
+
+@pytest.fixture(scope="module")
+def cli(sample_kaggle, tmp_path_factory):
+    """One training run, 2 epochs at lr 1e-2, into a folder given relative to the current directory."""
+    root = tmp_path_factory.mktemp("cli")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        rc, out, err = run_cli([str(sample_kaggle), "--out", "run", "--epochs", "2", "--lr", "1e-2",
+                                "--valid-pct", "0.2", *FAST])
+    run = root / "run"
+    metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else None
+    return SimpleNamespace(rc=rc, out=out, err=err, dir=run, metrics=metrics)
+
+
+def test_exit_code_and_outputs(cli):
+    assert cli.rc == 0, cli.err
+    assert "Traceback" not in cli.err
+    for name in ("model.json", "model.safetensors", "export.pkl", "history.csv", "metrics.json", "run.json",
+                 "show_batch.png", "show_results.png", "models/best.pth", "history.stage0.csv"):
+        assert (cli.dir / name).is_file(), name
+    for name in ("models/last.pth", "models/last.rng.pth", "models/checkpoint.json"):  # the resume checkpoint
+        assert not (cli.dir / name).exists(), name                                      # goes once a run finished
+    assert not (cli.dir / "lr_find.png").exists()  # lr given: no lr_find
+    assert not list(cli.dir.rglob(".*tmp*"))  # atomic writes left nothing behind
+    assert "validation (the best epoch was chosen on it): pixel accuracy" in cli.out
+    assert "train/valid/test: 8/2/0 images; photos at 48x32 (WxH)" in cli.out
+
+
+def test_history_csv(cli):
+    h = pd.read_csv(cli.dir / "history.csv")
+    assert list(h.columns) == COLUMNS
+    assert h.epoch.tolist() == [0, 1] and h.stage.tolist() == [0, 0]
+    for c in ("train_loss", "valid_loss"):
+        assert (h[c] > 0).all() and h[c].map(math.isfinite).all()
+    assert h.accuracy_mask.between(0, 1).all() and h.miou.between(0, 1).all()
+
+
+def test_metrics_json(cli, sample_kaggle):
+    m = cli.metrics
+    h = pd.read_csv(cli.dir / "history.csv")
+    for k in ("pixel_accuracy", "accuracy_mask", "miou", "baseline_pixel_accuracy"):
+        assert 0 <= m[k] <= 1, k
+    # the best miou epoch was kept (the default nadir recipe's monitor) and scored again on the whole valid set
+    assert m["monitor"] == "miou"
+    assert m["miou"] == pytest.approx(h.miou.max(), rel=1e-6)
+    names = json.loads((cli.dir / "model.json").read_text())["classes"]["names"]
+    assert list(m["iou"]) == names and len(names) == 24
+    assert m["iou"]["unlabeled"] is None and m["void_class"] == "unlabeled"
+    absent = {n for n, v in m["iou"].items() if v is None}
+    assert absent == set(names) - set(m["miou_classes"])
+    assert 0 < len(m["miou_classes"]) < 24
+    for n in names[1:]:
+        if m["support"][n] > 0:
+            assert 0 <= m["iou"][n] <= 1, n
+        else:
+            assert m["iou"][n] in (None, 0.0), n  # absent from the truth: NaN, or 0 if predicted
+    assert m["n_pixels"] == 2 * 32 * 48 and (m["n_train"], m["n_valid"]) == (8, 2)
+    assert (m["lr"], m["epochs"], m["unfrozen_epochs"]) == (0.01, 2, 0)
+    assert m["device"] == str(default_device()) and m["precision"] == resolve_precision("auto", default_device())
+    assert m["malloc_tuned"] is sys.platform.startswith("linux")  # dronefast.tuning, on by default
+    assert m["channels_last"] is True
+    assert m["data"] == str(sample_kaggle) and m["synthetic_sample"] is False
+    a = m["args"]
+    assert (a["size"], a["bs"], a["lr"], a["arch"], a["epochs"], a["out"]) == ("48x32", 3, 0.01, "resnet18", 2, "run")
+    assert a["pretrained"] is False and a["valid_pct"] == 0.2 and a["recipe"] == "nadir"
+    assert m["versions"]["fastai"] == fastai.__version__ and m["versions"]["torch"] == torch.__version__
+    assert m["versions"]["dronefast"] == dronefast.__version__ and set(m["versions"]) >= {"torchvision", "python"}
+    assert isinstance(m["time_s"], float) and m["time_s"] > 0
+    run = json.loads((cli.dir / "run.json").read_text())
+    s = run["settings"]
+    assert run["lr"] == 0.01 and s["size"] == [32, 48] and s["arch"] == "resnet18" and s["recipe"] == "nadir"
+    assert (s["bs"], s["epochs"], s["monitor"], s["seed"], s["valid_pct"]) == (3, 2, "miou", 42, 0.2)
+    assert s["data"] == str(sample_kaggle.resolve())
+
+
+def test_saved_models_hold_the_best_weights(cli):
+    model, info = load_model(cli.dir / "model.json")
+    assert info.arch == "resnet18" and info.size == (32, 48) and info.void_code == 0
+    assert info.extra["scores"] == {k: cli.metrics[k] for k in ("pixel_accuracy", "accuracy_mask", "miou")}
+    assert info.extra["train_args"]["size"] == [32, 48]
+    best = torch.load(cli.dir / "models" / "best.pth", map_location="cpu")
+    sd = model.state_dict()
+    assert sd.keys() == best.keys()
+    assert all(torch.equal(sd[k], best[k]) for k in sd)
+    exported, einfo = load_model(cli.dir / "export.pkl", allow_pickle=True)
+    assert einfo.extra["scores"] == info.extra["scores"]
+    esd = exported.state_dict()
+    assert all(torch.equal(esd[k], sd[k]) for k in sd)
+
+
+def test_plots_are_png(cli):
+    assert_png(cli.dir / "show_batch.png")
+    assert_png(cli.dir / "show_results.png")
+
+
+def test_lr_auto_runs_lr_find(sample_kaggle, tmp_path):
+    out = tmp_path / "auto"
+    # 5 training images in batches of 3: one step an epoch
+    rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--epochs", "1", "--lr", "auto",
+                               "--lr-find-iters", "20", "--valid-pct", "0.5", *FAST])
+    assert rc == 0, err
+    assert_png(out / "lr_find.png")
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["lr"] > 0 and math.isfinite(m["lr"])
+    assert json.loads((out / "run.json").read_text())["lr"] == m["lr"]
+    assert f"lr_find suggests lr = {m['lr']:.2e}" in stdout
+    assert pd.read_csv(out / "history.csv").epoch.tolist() == [0]
+
+
+def test_offline_pretrained_is_one_clear_line(offline, sample_kaggle, tmp_path, monkeypatch):
+    home, _ = offline
+    import dronefast.data.block as block
+
+    decoded = []
+    monkeypatch.setattr(block, "load_items", lambda *a, **k: decoded.append(a))
+    # real data (not the built-in sample): pretrained by default
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(tmp_path / "off"), "--size", "48x32",
+                          "--arch", "resnet18", "--epochs", "1", "--lr", "1e-2", "--no-progress"])
+    assert rc == 1
+    assert decoded == [] and not (tmp_path / "off").exists()  # refused before any photo was decoded or written
+    assert "Traceback" not in err
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: cannot get ImageNet weights for resnet18")
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in line
+    assert str(home / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in line
+    assert "--weights PATH" in line and "--no-pretrained" in line
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bs", "0"], "argument --bs: must be at least 1, got 0"),
+    (["--size", "10by"], "argument --size: size must be WxH (width first, e.g. 300x200)"),
+    (["--lr", "-1"], "argument --lr: lr must be a positive number or 'auto', got '-1'"),
+    (["--lr", "fast"], "argument --lr: lr must be a positive number or 'auto', got 'fast'"),
+    (["--valid-pct", "1.5"], "argument --valid-pct: expected a number between 0 and 1, got '1.5'"),
+    (["--arch", "vgg16"], "argument --arch: invalid choice: 'vgg16'"),
+    (["--workers", "-1"], "argument --workers: must be at least 0, got -1"),
+    (["--unfrozen-epochs", "-2"], "argument --unfrozen-epochs: must be at least 0, got -2"),
+    (["--epochs", "two"], "argument --epochs: expected an integer, got 'two'"),
+    (["--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume"),
+    (["--recipe", "fast"], "argument --recipe: invalid choice: 'fast'"),
+    (["--augment", "strong"], "argument --augment: invalid choice: 'strong'"),
+    (["--class-weights", "median"], "argument --class-weights: invalid choice: 'median'"),
+    (["--dice", "-1"], "error: --dice must be >= 0, got -1.0"),
+])
+def test_bad_arguments_exit_2(sample_kaggle, tmp_path, args, message):
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(tmp_path / "out"), *args])
+    assert rc == 2
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_without_a_run_exits_1(sample_kaggle, tmp_path):
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(tmp_path / "out"), "--resume", *FAST])
+    assert rc == 1 and "Traceback" not in err
+    assert err.strip() == (f"error: {tmp_path / 'out'}: nothing to resume (the folder holds no run); start it again "
+                           f"with --overwrite")
+
+
+def test_missing_data_folder_exits_1(tmp_path):
+    rc, _, err = run_cli([str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert rc == 1
+    assert err.strip() == f"error: {tmp_path / 'nope'}: folder does not exist"
+
+
+# ------------------------------------------------------------------------------------------ recipes (issue 8)
+
+def test_default_recipe_is_nadir(cli):
+    m = cli.metrics
+    assert m["recipe"] == "nadir" and m["recipe_settings"]["augment"] == "fastai"
+    assert (m["bs"], m["pct_start"], m["monitor"]) == (3, 0.3, "miou")  # --bs given, the rest from the recipe
+    w = m["class_weights"]
+    assert len(w) == 24 and w[0] == 0 and min(w[1:]) == 1 and max(w) <= 10  # void 0, commonest class 1, cap 10
+    assert ("recipe nadir: fastai aug_transforms, class-weighted cross-entropy (inv_sqrt, cap 10x), void ignored; "
+            "lr 1.00e-02, one-cycle pct_start 0.3, 2 epochs, batch size 3, best miou kept") in cli.out
+    assert json.loads((cli.dir / "run.json").read_text())["settings"]["recipe"] == "nadir"
+    assert json.loads((cli.dir / "model.json").read_text())["extra"]["train_args"]["recipe"] == "nadir"
+
+
+def test_reference_recipe(sample_kaggle, tmp_path):
+    out = tmp_path / "ref"
+    rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--recipe", "reference", "--epochs", "1",
+                               "--lr", "1e-2", "--valid-pct", "0.2", "--size", "48x32", "--arch", "resnet18",
+                               "--no-pretrained", "--no-progress"])
+    assert rc == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["recipe"] == "reference" and m["class_weights"] is None
+    assert (m["bs"], m["pct_start"], m["monitor"], m["epochs"]) == (4, 0.8, "accuracy_mask", 1)
+    h = pd.read_csv(out / "history.csv")
+    assert m["accuracy_mask"] == pytest.approx(h.accuracy_mask.max(), rel=1e-6)
+    assert ("recipe reference: fastai aug_transforms, cross-entropy; lr 1.00e-02, one-cycle pct_start 0.8, "
+            "1 epoch, batch size 4, best accuracy_mask kept") in stdout
+    assert "train/valid/test: 8/1/1 images; photos at 48x32 (WxH); batch size 4" in stdout  # the default test split
+    t = m["test"]
+    assert t["n_images"] == 1 and m["split"] == {"valid_pct": 0.2, "seed": 42, "test_pct": 0.1, "test_stems": None}
+    assert 0 <= t["pixel_accuracy"] <= 1 and sum(t["support"].values()) == 32 * 48
+    assert f"test (1 photo no step of training saw): pixel accuracy {t['pixel_accuracy']:.4f}" in stdout
+    info = json.loads((out / "model.json").read_text())["extra"]["train_args"]
+    assert (info["test_pct"], info["valid_pct"], info["seed"]) == (0.1, 0.2, 42)
+
+
+def test_augment_and_loss_overrides(sample_kaggle, tmp_path):
+    out = tmp_path / "over"
+    rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--epochs", "1", "--lr", "1e-3",
+                               "--augment", "nadir", "--class-weights", "none", "--dice", "0.5",
+                               "--monitor", "valid_loss", "--valid-pct", "0.2", "--no-channels-last",
+                               "--no-malloc-tuning", *FAST])
+    assert rc == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    s = m["recipe_settings"]
+    assert (s["augment"], s["weights"], s["dice"], m["class_weights"], m["monitor"]) == \
+        ("nadir", "none", 0.5, None, "valid_loss")
+    assert m["channels_last"] is False and m["malloc_tuned"] is False
+    assert ("recipe nadir: nadir augmentations, cross-entropy, void ignored + 0.5 x Dice; lr 1.00e-03, "
+            "one-cycle pct_start 0.3, 1 epoch, batch size 3, best valid_loss kept") in stdout
+    from fastai.learner import load_learner
+    from fastai.vision.augment import Dihedral
+
+    learner = load_learner(out / "export.pkl")  # the nadir transforms and the loss survive the pickle
+    assert (learner.loss_func.dice, learner.loss_func.weight, learner.loss_func.void_code) == (0.5, None, 0)
+    assert any(isinstance(t, Dihedral) for t in learner.dls.after_batch.fs)
+
+
+def test_same_seed_same_run(sample_kaggle, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        rc, _, err = run_cli([str(sample_kaggle), "--out", str(tmp_path / name), "--epochs", "1", "--lr", "1e-3",
+                              "--valid-pct", "0.2", "--seed", "5", *FAST])
+        assert rc == 0, err
+        runs.append(pd.read_csv(tmp_path / name / "history.csv"))
+    pd.testing.assert_frame_equal(runs[0].drop(columns="time"), runs[1].drop(columns="time"))
+
+
+# ------------------------------------------------------------------------------------------ the run folder
+
+def _files(folder):
+    """Every file of a folder with its bytes (to show that nothing changed)."""
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_finished_run_is_not_replaced(cli):
+    before = _files(cli.dir)
+    rc, _, err = run_cli([str(cli.dir.parent / "nothing-here"), "--out", str(cli.dir), *FAST])
+    assert rc == 1 and "folder does not exist" in err          # a bad data path is refused before anything
+    rc, _, err = run_cli(["--out", str(cli.dir), "--epochs", "1", *FAST])
+    assert rc == 1 and "Traceback" not in err
+    assert err.strip() == (f"error: {cli.dir}: holds a finished run (metrics.json); pass --overwrite to replace it, "
+                           f"or choose another output folder")
+    assert _files(cli.dir) == before
+
+
+def test_evaluate_scores_the_training_resolution_as_training_did(cli, tmp_path):
+    """evaluate's training-resolution scores of the saved model equal the scores training wrote."""
+    from dronefast.cli.evaluate import main as evaluate
+
+    out = tmp_path / "eval"
+    assert evaluate([str(cli.dir), "--out", str(out), "--no-full-res", "--no-progress"]) == 0
+    scored = json.loads((out / "metrics.json").read_text())
+    assert scored["split"]["from"] == "model" and scored["split"]["n_images"] == cli.metrics["n_valid"]
+    for k in ("pixel_accuracy", "accuracy_mask", "miou"):
+        assert scored["train_res"][k] == pytest.approx(cli.metrics[k], abs=1e-9), k
+    assert scored["train_res"]["support"] == cli.metrics["support"]
+
+
+@pytest.fixture
+def interrupted(sample_kaggle, tmp_path):
+    """A 2-epoch run whose checkpoint is kept and whose last step (metrics.json) is removed, as a kill leaves it."""
+    out = tmp_path / "run"
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(out), "--epochs", "2", "--lr", "1e-2", "--valid-pct",
+                          "0.2", "--keep-checkpoint", *FAST])
+    assert rc == 0, err
+    (out / "metrics.json").unlink()
+    return out
+
+
+def test_resume_finishes_an_interrupted_run(interrupted, sample_kaggle):
+    rc, _, err = run_cli([str(interrupted), "--out", str(interrupted), "--resume", *FAST])   # no data: refused
+    assert rc == 1 and "data" in err
+    rc, out, err = run_cli([str(sample_kaggle), "--out", str(interrupted), "--resume", "--epochs", "2",
+                            "--lr", "1e-2", "--valid-pct", "0.2", *FAST])
+    assert rc == 0, err
+    m = json.loads((interrupted / "metrics.json").read_text())
+    h = pd.read_csv(interrupted / "history.csv")
+    assert h.epoch.tolist() == [0, 1] and m["miou"] == pytest.approx(h.miou.max(), rel=1e-6)
+    assert not (interrupted / "models" / "last.pth").exists()
+
+
+def test_resume_with_other_settings_is_refused_with_the_differences(interrupted, sample_kaggle):
+    record = (interrupted / "run.json").read_bytes()
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(interrupted), "--resume", "--epochs", "3",
+                          "--recipe", "reference", "--lr", "1e-2", "--valid-pct", "0.2", *FAST])
+    assert rc == 1 and "Traceback" not in err
+    assert f"error: {interrupted}: cannot resume with other settings than the run's (" in err
+    assert 'recipe: "nadir" -> "reference"' in err and "epochs: 2 -> 3" in err and "bs: 3 -> 3" not in err
+    assert (interrupted / "run.json").read_bytes() == record          # the run's record is left as it was
+
+
+def test_an_interrupted_run_is_not_started_over_without_asking(interrupted, sample_kaggle):
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(interrupted), "--epochs", "1", *FAST])
+    assert rc == 1
+    assert "holds an interrupted run; pass --resume to continue it or --overwrite to start again" in err
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(interrupted), "--epochs", "1", "--overwrite",
+                          "--valid-pct", "0.2", "--lr", "1e-2", *FAST])
+    assert rc == 0, err
+    assert pd.read_csv(interrupted / "history.csv").epoch.tolist() == [0]
+    assert not (interrupted / "models" / "last.pth").exists()
+
+
+def test_keep_checkpoint(interrupted):
+    assert (interrupted / "models" / "last.pth").is_file() and (interrupted / "models" / "checkpoint.json").is_file()
+
+
+# ------------------------------------------------------------------------------------------ object scale (issue 14)
+
+@pytest.fixture(scope="module")
+def windows(sample_kaggle, tmp_path_factory):
+    """Object-scale training: the 96x64 photos at a working scale of 96x64, training on random 48x32 windows (2 an
+    epoch), validation photos whole by tiles; a test split of 2 photos."""
+    out = tmp_path_factory.mktemp("windows") / "run"
+    rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--work-size", "96x64", "--repeats", "2",
+                               "--epochs", "2", "--lr", "1e-2", "--valid-pct", "0.25", "--size", "48x32",
+                               "--arch", "resnet18", "--bs", "3", "--no-pretrained", "--no-progress",
+                               "--test-pct", "0.2"])
+    assert rc == 0, err
+    return SimpleNamespace(out=out, stdout=stdout, metrics=json.loads((out / "metrics.json").read_text()))
+
+
+def test_object_scale_training_records_its_scale(windows):
+    m = windows.metrics
+    assert "train/valid/test: 6/2/2 images; windows of 48x32 from photos at 96x64 (x2 an epoch)" in windows.stdout
+    assert (m["size"], m["work_size"], m["repeats"], m["n_valid"], m["n_test"]) == ([32, 48], [64, 96], 2, 2, 2)
+    assert m["n_pixels"] == 2 * 64 * 96                       # validation scored whole photos, not windows
+    info = json.loads((windows.out / "model.json").read_text())
+    assert info["size"] == [32, 48] and info["work_size"] == [64, 96] and info["format_version"] == 2
+    assert m["test"]["how"] == "photo and mask at the working scale 96x64, tiled with 48x32 windows"
+
+
+def test_object_scale_validation_is_what_predict_and_evaluate_deliver(windows, sample_kaggle, tmp_path):
+    """The scores training kept its best epoch by are those of the prediction path: evaluate's working-scale
+    scores of the saved model equal training's, and the test scores training wrote equal evaluate's."""
+    from dronefast.cli.evaluate import main as evaluate
+
+    for subset, expected in (("validation", windows.metrics), ("test", windows.metrics["test"])):
+        out = tmp_path / subset
+        assert evaluate([str(windows.out), "--out", str(out), "--subset", subset, "--no-full-res",
+                         "--no-progress"]) == 0
+        scored = json.loads((out / "metrics.json").read_text())["train_res"]
+        for k in ("pixel_accuracy", "accuracy_mask", "miou"):
+            assert scored[k] == pytest.approx(expected[k], abs=1e-9), (subset, k)
+        assert scored["support"] == expected["support"]
+    default = tmp_path / "default"
+    assert evaluate([str(windows.out), "--out", str(default), "--no-full-res", "--no-progress"]) == 0
+    assert json.loads((default / "metrics.json").read_text())["split"]["subset"] == "test"  # test when there is one
