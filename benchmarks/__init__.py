@@ -1,16 +1,20 @@
-"""dronefast's benchmarks: ``python -m benchmarks {train,prepare,predict,levers,recipes} ...`` from the repository
-root. They are a command-line program beside the library, not part of it (nothing in ``dronefast`` imports them).
+"""dronefast's benchmarks: ``python -m benchmarks {train,overhead,prepare,predict,levers,recipes,export}`` from the
+repository root. They are a command-line program beside the library, not part of it (nothing in ``dronefast``
+imports them).
 
 Modules, one per thing measured, over a shared harness:
     harness   the machinery: variants timed interleaved (round after round, the order rotated) with an injectable
               clock, summaries and ratios, machine info and load, thread and device helpers, generated photos,
               report and option plumbing
     train     one training epoch: (a) stock fastai, (b) dronefast, (c) the bare floor step; b/c, a/b, accuracy
+    overhead  the training loop's cost per step beyond the model: a tiny network on the bare loop, dronefast's
+              streamlined loop and fastai's loop; optimizer and compile levers
     prepare   a naive decode-resize-save loop versus ``dronefast.data.prepare``; full versus draft decoding
     predict   tiled full-resolution prediction of one photo versus the bare forward over the same windows
     levers    the floor training step under each model-side lever (channels-last, bf16, threads, compile)
-    recipes   accuracy, not speed: the training recipes trained side by side from scratch and scored at full
-              resolution
+    recipes   accuracy, not speed: the training recipes trained side by side from scratch and scored on held-out
+              test photos at full resolution
+    export    PyTorch eager vs ONNX Runtime fp32/int8: per tile, per 6000x4000 photo, agreement, peak memory
     __main__  the command line (one sub-command per benchmark module; ``--json PATH`` writes every sample)
 
 Every timing benchmark reports medians and, with ``--json``, each sample, the machine, and the load average

@@ -1,5 +1,5 @@
-"""``python -m benchmarks {train,prepare,predict,levers,recipes} ...``: run one benchmark, print its report and,
-with ``--json PATH``, write the full results (every sample, the machine, the load before and after).
+"""``python -m benchmarks {train,overhead,prepare,predict,export,levers,recipes} ...``: run one benchmark, print its
+report and, with ``--json PATH``, write the full results (every sample, the machine, the load before and after).
 
 Variants are timed side by side in one run, interleaved round by round with the order rotated, and reported as
 medians, so that a load change on a shared machine hits all of them alike; the ratios printed are those the
@@ -17,15 +17,15 @@ from typing import Dict, List, Optional
 
 from dronefast.cli.common import DefaultsFormatter, run_main
 
-from . import levers, predict, prepare, recipes, train
+from . import export, levers, overhead, predict, prepare, recipes, train
 from .harness import Clock, machine_line, torch_threads
 
 __all__ = ["PROG", "COMMANDS", "build_parser", "run", "main"]
 
 PROG = "python -m benchmarks"
 #: Sub-command -> its module (``HELP``, ``add_arguments``, ``from_args``, ``report_lines``).
-COMMANDS: Dict[str, ModuleType] = {"train": train, "prepare": prepare, "predict": predict, "levers": levers,
-                                   "recipes": recipes}
+COMMANDS: Dict[str, ModuleType] = {"train": train, "overhead": overhead, "prepare": prepare, "predict": predict,
+                                   "export": export, "levers": levers, "recipes": recipes}
 
 
 def _first_paragraph(doc: str) -> str:

@@ -39,6 +39,7 @@ from typing import (
 )
 
 from dronefast.errors import UsageError
+from dronefast.synthetic.sample import cache_root
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,8 +64,7 @@ PHOTO_GENERATOR = "dronefast.bench"
 
 def default_work_dir() -> Path:
     """Cache folder of generated benchmark data: ``$DRONEFAST_CACHE`` (or ``~/.cache/dronefast``) ``/bench``."""
-    root = os.environ.get("DRONEFAST_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "dronefast") / "bench"
+    return cache_root() / "bench"
 
 
 def cpu_name() -> str:

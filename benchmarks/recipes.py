@@ -45,7 +45,7 @@ REPORTED_CLASSES = ("person", "car")
 
 
 #: Settings a run may replace, and how each is read.
-RUN_KEYS = ("size", "work", "repeats", "bs", "lr", "weights")
+RUN_KEYS = ("size", "work", "repeats", "context", "bs", "lr", "weights")
 
 
 def parse_run(text: str) -> Tuple[str, Optional[int], Dict[str, Any]]:
@@ -77,6 +77,8 @@ def _run_setting(key: str, value: str) -> Dict[str, Any]:
         return {"whole_photos": True} if value == "none" else {"work_size": parse_size(value)}
     if key in ("repeats", "bs"):
         return {key: int(value)}
+    if key == "context":
+        return {"context": float(value)}
     if key == "lr":
         return {"lr": value if value == "auto" else float(value)}
     if key == "weights":
@@ -87,14 +89,15 @@ def _run_setting(key: str, value: str) -> Dict[str, Any]:
 def run_config(run: str, seed: int, data: Path, out: Path, *, arch: str, valid_pct: float, test_pct: float,
                lr_find_iters: int, progress: bool) -> Any:
     """The :class:`~dronefast.training.config.TrainConfig` of one run and seed: from scratch, the recipe's
-    settings but those the run replaces (:func:`parse_run`), no unfrozen stage, `out` replaced."""
+    settings but those the run replaces (:func:`parse_run`), no unfrozen stage, `out` replaced, the test photos
+    scored by the benchmark (at full resolution) rather than inside the timed training."""
     from dronefast.training.config import TrainConfig
 
     recipe, epochs, changes = parse_run(run)
     try:
         return TrainConfig(data=data, out=out, recipe=recipe, arch=arch, epochs=epochs, unfrozen_epochs=0,
                            lr_find_iters=lr_find_iters, valid_pct=valid_pct, test_pct=test_pct, seed=seed,
-                           pretrained=False, progress=progress, overwrite=True, **changes)
+                           pretrained=False, progress=progress, overwrite=True, score_test=False, **changes)
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -251,8 +254,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from dronefast.cli.common import fraction, positive_int, size_arg
 
     p.add_argument("--runs", default=",".join(DEFAULT_RUNS),
-                   help="comma-separated RECIPE[:EPOCHS][/KEY=VALUE...] (keys: size, work, repeats, bs, lr, "
-                        "weights); the first is the one compared against")
+                   help="comma-separated RECIPE[:EPOCHS][/KEY=VALUE...] (keys: size, work, repeats, context, "
+                        "bs, lr, weights); the first is the one compared against")
     p.add_argument("--seeds", default="1,2", help="comma-separated seeds (splits, initialisation, augmentations)")
     p.add_argument("--n", type=positive_int, default=120, help="photos in the generated sample")
     p.add_argument("--photo-size", type=size_arg, default="960x640", metavar="WxH", help="size of those photos")

@@ -176,10 +176,20 @@ class Floor:
 
         torch.manual_seed(seed)
         model = create_unet_model(Encoder(arch, pretrained=False), n_out, tuple(size), pretrained=False)
+        self.setup(model, device, precision, channels_last, lr, compile_model)
+
+    def setup(self, model: Any, device: Any, precision: str, channels_last: bool, lr: float, compile_model: bool,
+              opt_kwargs: Optional[Dict[str, Any]] = None, weight: Any = None, ignore_index: int = -100) -> None:
+        """Put `model` on `device` in its memory format with its AdamW (`opt_kwargs` added to fastai Adam's
+        hyper-parameters) and the cross-entropy's class `weight` and `ignore_index`."""
+        import torch
+
         self.fmt = torch.channels_last if channels_last else torch.contiguous_format
         model = model.to(device).to(memory_format=self.fmt)
         self.model = torch.compile(model) if compile_model else model
-        self.opt = torch.optim.AdamW(model.parameters(), **adamw_kwargs(lr))
+        self.opt = torch.optim.AdamW(model.parameters(), **adamw_kwargs(lr), **(opt_kwargs or {}))
+        self.weight = None if weight is None else torch.as_tensor(weight, dtype=torch.float32).to(device)
+        self.ignore_index = ignore_index
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.device, self.precision = device, precision
 
@@ -196,7 +206,7 @@ class Floor:
 
         with autocast(self.device, self.precision):
             out = self.model(x)
-        loss = F.cross_entropy(out.float(), y)
+        loss = F.cross_entropy(out.float(), y, weight=self.weight, ignore_index=self.ignore_index)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.opt)
@@ -269,6 +279,7 @@ def dronefast_learner(dls: Any, s: TrainBench, device: Any, precision: str) -> A
     from fastai.callback.channelslast import ChannelsLast
 
     from dronefast.models.learner import drone_learner
+    from dronefast.training.lean import streamline
     from dronefast.training.precision import set_precision
 
     torch.manual_seed(s.seed)
@@ -279,7 +290,7 @@ def dronefast_learner(dls: Any, s: TrainBench, device: Any, precision: str) -> A
     set_precision(learn, precision)
     if s.channels_last:
         learn.add_cb(ChannelsLast())  # as dronefast.train does
-    return learn
+    return streamline(learn)
 
 
 def pixel_accuracy(learn: Any) -> float:
@@ -312,17 +323,14 @@ def _photos(s: TrainBench, log: Callable[[str], None]) -> Tuple[Path, bool]:
 
 
 def _dataloaders(layout: Any, s: TrainBench, device: Any) -> Any:
-    """(b)'s cached DataLoaders; UsageError when the split leaves no full batch or no validation image."""
+    """(b)'s cached DataLoaders; UsageError when the split leaves no full batch (a split without a validation
+    photo is refused by dronefast's split itself)."""
     from dronefast.data.block import drone_dataloaders
 
     dls = drone_dataloaders(layout, size=s.size, bs=s.bs, valid_pct=s.valid_pct, seed=s.seed,
                             num_workers=s.workers, device=device, progress=False)
-    n_train, n_valid = len(dls.train_ds), len(dls.valid_ds)
     if len(dls.train) == 0:
-        raise UsageError(f"{n_train} training images make no full batch of {s.bs}")
-    if n_valid == 0:
-        raise UsageError(f"no validation image: {n_train + n_valid} images at --valid-pct {s.valid_pct}; "
-                         f"raise --n or --valid-pct")
+        raise UsageError(f"{len(dls.train_ds)} training images make no full batch of {s.bs}")
     return dls
 
 

@@ -6,11 +6,12 @@ light command-line tools start without loading fastai and PyTorch.
 Subpackages, one part of the job each:
     data        dataset layouts, class tables, photos and masks, the check, prepared copies, the split, the DataBlock
     synthetic   the built-in synthetic sample
-    models      encoders and their weights, the U-Net learner, the safe model format
+    models      encoders and their weights, the U-Net learner, the safe model format, ONNX export
     training    recipes and run settings, losses, augmentations, callbacks, fitting, distributed, the main job
     metrics     accuracy, IoU and Dice from a confusion matrix; the fastai callback and metrics
-    inference   prediction of photos of any size, evaluation and its reports
-    landing     landing spots from a class map
+    inference   prediction of photos of any size (engines: PyTorch, ONNX Runtime), evaluation and its reports
+    landing     landing spots from a class map, with the model's confidence, and their safety against the truth
+    app         the web page (``python -m dronefast.app``, extra ``[app]``; imports Gradio, never imported here)
     cli         the commands (``python -m dronefast.train`` and the others); the library never imports it
 Modules shared by all: ``errors`` (one exception family), ``outputs`` (atomic file writing), ``sizes`` (WxH).
 """
@@ -26,7 +27,7 @@ _EXPORTS: Dict[str, str] = {
     "UnknownColourError": "errors", "ClassIdError": "errors", "SizeMismatchError": "errors",
     "CorruptImageError": "errors", "ClassTableError": "errors", "DatasetCheckError": "errors",
     "OfflineWeightsError": "errors", "ModelFileError": "errors", "UsageError": "errors",
-    "RunFolderError": "errors",
+    "RunFolderError": "errors", "OutputError": "errors", "PaletteMaskError": "errors",
     # data
     "ClassTable": "data.classes", "standard_classes": "data.classes", "read_class_csv": "data.classes",
     "read_codes_txt": "data.classes", "STANDARD_CLASSES": "data.classes",
@@ -52,22 +53,23 @@ _EXPORTS: Dict[str, str] = {
     # models
     "ARCHS": "models.archs", "Encoder": "models.encoders", "encoder": "models.encoders",
     "drone_learner": "models.learner", "ModelInfo": "models.modelfile", "save_model": "models.modelfile",
-    "load_model": "models.modelfile",
+    "load_model": "models.modelfile", "export_onnx": "models.export",
     # training
     "TrainConfig": "training.config", "train": "training.run", "TrainResult": "training.run",
     "find_lr": "training.fit", "fit_reference": "training.fit", "set_precision": "training.precision",
     "Recipe": "training.recipes", "RECIPES": "training.recipes", "DEFAULT_RECIPE": "training.recipes",
-    "get_recipe": "training.recipes", "NadirAugment": "training.recipes",
+    "get_recipe": "training.recipes", "calibrate": "training.calibrate", "NadirAugment": "training.recipes",
     "recipe_loss": "training.losses", "recipe_batch_tfms": "training.augment",
     "nadir_transforms": "training.augment", "SegLoss": "training.losses", "class_weights": "training.losses",
     "train_class_counts": "training.losses", "soft_dice_loss": "training.losses", "tune_malloc": "training.tuning",
     # inference
     "Predictor": "inference.predictor", "predict_image": "inference.predictor",
-    "PredictOptions": "inference.options", "evaluate_model": "inference.evaluate",
+    "PredictOptions": "inference.options", "evaluate_model": "inference.evaluate", "OnnxEngine": "inference.onnx",
+    "Prediction": "inference.predictor",
     # landing
     "LandingSpot": "landing.spots", "find_landing_spots": "landing.spots", "landing_overlay": "landing.render",
     "spots_to_json": "landing.spots", "ground_sampling_distance": "landing.geometry",
-    "LandingOptions": "landing.options",
+    "LandingOptions": "landing.options", "SafetyCheck": "landing.safety", "analyse_landing": "landing.writer",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -17,6 +17,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import stat
 import tempfile
 import threading
@@ -30,7 +31,8 @@ from PIL import Image
 from .errors import DronefastError, OutputError
 
 __all__ = ["atomic_path", "write_text", "write_json", "save_image", "save_figure", "ensure_outside",
-           "refuse_overwrite", "make_folder", "output_error", "is_temp_file", "remove_temp_files", "new_file_mode"]
+           "refuse_overwrite", "make_folder", "writable_folder", "remove_file", "output_error", "is_temp_file",
+           "remove_temp_files", "new_file_mode"]
 
 PathLike = Union[str, Path]
 #: Names :func:`atomic_path` gives its temporary files (``tempfile.mkstemp``'s 8 random characters).
@@ -100,6 +102,37 @@ def make_folder(folder: PathLike) -> Path:
     except OSError as e:
         raise OutputError(f"cannot create the folder ({e.strerror or e})", folder) from None
     return folder
+
+
+def writable_folder(folder: PathLike) -> Path:
+    """:func:`make_folder`, then a probe that a file can be created there (and is removed again), so that a command
+    refuses a read-only or forbidden output folder before any work rather than at its first write; OutputError
+    naming the folder otherwise."""
+    folder = make_folder(folder)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise OutputError(f"cannot write into this folder ({e.strerror or e})", folder) from None
+    os.close(fd)
+    with suppress(OSError):
+        os.unlink(name)
+    return folder
+
+
+def remove_file(path: PathLike) -> bool:
+    """Remove `path` if it exists (a folder with everything in it); OutputError naming it when that fails. True when
+    something was removed."""
+    path = Path(path)
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+            return True
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise OutputError(f"cannot remove it ({e.strerror or e})", getattr(e, "filename", None) or path) from None
 
 
 def is_temp_file(path: PathLike) -> bool:

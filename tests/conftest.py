@@ -107,3 +107,38 @@ def offline(tmp_path, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", no_socket)
     monkeypatch.setattr(socket, "create_connection", no_socket)
     return home, calls
+
+
+#: Training arguments recorded in the tiny ONNX test model: the split its int8 calibration must respect.
+TINY_MODEL_ARGS = {"valid_pct": 0.2, "seed": 0, "test_pct": 0.2}
+#: The tiny ONNX test model's input (height, width).
+TINY_MODEL_SIZE = (32, 48)
+
+
+@pytest.fixture(scope="session")
+def run_folder(tmp_path_factory, sample_kaggle) -> Path:
+    """A run folder of an untrained, seeded resnet18 U-Net (input 48x32) recording the tiny sample as its training
+    data (the model the ONNX tests export)."""
+    import torch
+
+    from dronefast.data.classes import standard_classes
+    from dronefast.models.modelfile import ModelInfo, build_model, save_model
+
+    run = tmp_path_factory.mktemp("tiny-run")
+    torch.manual_seed(0)
+    info = ModelInfo(arch="resnet18", classes=standard_classes(), size=TINY_MODEL_SIZE,
+                     extra={"train_args": {**TINY_MODEL_ARGS, "data": str(sample_kaggle)}})
+    save_model(build_model(info).eval(), run / "model", info)
+    return run
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, run_folder) -> Path:
+    """The export folder (fp32 + int8) of `run_folder`, made once per session; int8 is forced past an agreement no
+    graph reaches (an untrained network's int8 is not accurate anyway), so that both variants are made and
+    checked. Needs the ``[onnx]`` extra (the tests that use it skip without it)."""
+    from dronefast.models.export import export_onnx
+
+    out = tmp_path_factory.mktemp("tiny-export") / "export"
+    export_onnx(run_folder, out, int8=True, force=True, min_int8_agreement=1.01, n_calibration=4, n_check=2)
+    return out

@@ -29,7 +29,8 @@ def test_import_is_light():
     assert out.split() == ["False", "False"]
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "landing", "check", "prepare", "sample"])
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "landing", "check", "prepare", "sample",
+                                     "export", "app"])
 def test_help_does_not_import_torch(command):
     """``--help`` answers at once: no PyTorch, fastai or matplotlib before the arguments are parsed."""
     code = (f"import runpy, sys; sys.argv = ['x', '--help']\n"

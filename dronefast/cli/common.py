@@ -6,15 +6,18 @@ success, 1 on a data or run failure (printed as one line, no traceback), 2 on ba
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
 import sys
 import warnings
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from ..errors import DronefastError, UsageError
 from ..sizes import format_size, parse_size
 
-__all__ = ["size_arg", "positive_int", "positive_float", "fraction", "at_least", "lr_arg", "run_main",
+__all__ = ["size_arg", "positive_int", "positive_float", "factor", "fraction", "probability",
+           "probabilities", "at_least", "lr_arg", "run_main",
            "DefaultsFormatter", "prepare_cli", "KNOWN_WARNINGS", "format_size", "parse_size", "describe_os_error"]
 
 
@@ -59,12 +62,36 @@ def positive_float(text: str) -> float:
     return v
 
 
+def factor(text: str) -> float:
+    """argparse type: a finite number >= 1."""
+    v = _float_or_nan(text)
+    if not (math.isfinite(v) and v >= 1):
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {text!r}")
+    return v
+
+
 def fraction(text: str) -> float:
     """argparse type: a number strictly between 0 and 1."""
     v = _float_or_nan(text)
     if not 0 < v < 1:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
     return v
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    v = _float_or_nan(text)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
+    return v
+
+
+def probabilities(text: str) -> Tuple[float, ...]:
+    """argparse type: comma-separated numbers in [0, 1] (at least one)."""
+    values = tuple(_float_or_nan(t) for t in text.split(",") if t.strip())
+    if not values or not all(0 <= v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated probabilities between 0 and 1, got {text!r}")
+    return values
 
 
 def lr_arg(text: str) -> Union[float, str]:
@@ -99,6 +126,21 @@ def prepare_cli() -> None:
         import fastprogress.fastprogress as fp
 
         fp.NO_BAR = True
+        _quiet_probe(fp.ConsoleProgressBar)
+
+
+def _quiet_probe(bar_class: type) -> None:
+    """fastprogress's console bar prints its fill character once when it is made (an encoding probe), bar or no
+    bar: a stray ``█`` in a log file per bar. Without a terminal it is made silently."""
+    if getattr(bar_class, "_quiet_probe", False):
+        return
+    init = bar_class.__init__
+
+    def quiet_init(self, *args, **kwargs):
+        with contextlib.redirect_stdout(io.StringIO()):
+            init(self, *args, **kwargs)
+
+    bar_class.__init__, bar_class._quiet_probe = quiet_init, True
 
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..data.layout import LAYOUTS
 from ..data.split import SUBSETS
-from ..errors import ModelFileError, UsageError
-from ..models.files import model_json_path
-from .common import at_least, fraction, prepare_cli, run_main
+from ..errors import UsageError
+from ..models.files import model_json_path, read_description
+from .common import at_least, fraction, prepare_cli, probabilities, run_main, size_arg
+from .landing import LANDING_DESTS, add_landing_arguments, landing_options
 from .predict import add_predict_arguments, predict_options
 
 __all__ = ["build_parser", "main"]
@@ -42,9 +42,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score full-resolution predictions (default: yes)")
     add_predict_arguments(p)
     p.add_argument("--examples", type=at_least(0), default=4, metavar="N", help="photos shown in examples.png (4)")
+    g = p.add_argument_group("landing safety (see python -m dronefast.landing)")
+    g.add_argument("--landing", action="store_true",
+                   help="also run the landing finder on the predicted maps and check every spot against the true "
+                        "mask: top-1 truly safe rate, spots touching a person/dog/car/bicycle, abstention rate, for a "
+                        "sweep of P(safe) thresholds (landing_safety.csv and .png)")
+    g.add_argument("--landing-size", type=size_arg, default=None, metavar="WxH",
+                   help="size the predicted maps are analysed at (default 300x200)")
+    g.add_argument("--thresholds", type=probabilities, default=None, metavar="LIST",
+                   help="comma-separated P(safe) thresholds to sweep "
+                        "(default 0,0.3,0.5,0.6,0.7,0.8,0.9,0.95,0.98,0.99)")
+    add_landing_arguments(g, "analysed map", required=False)
     p.add_argument("--overwrite", action="store_true", help="replace existing report files")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _safety(args: argparse.Namespace):
+    """The landing safety check the flags ask for (None without --landing); 10 px of clearance by default."""
+    given = [n for n in (*LANDING_DESTS, "landing_size", "thresholds") if getattr(args, n) is not None]
+    if not args.landing:
+        if given:
+            raise UsageError(f"--{given[0].replace('_', '-')} is a landing option; add --landing")
+        return None
+    if args.clearance_m is not None:
+        raise UsageError("the landing safety score needs --clearance-px (pixels of the analysed map)")
+    from ..landing.safety import DEFAULT_ANALYSIS_SIZE, DEFAULT_THRESHOLDS, SafetyCheck
+
+    if args.clearance_px is None:
+        args.clearance_px = 10.0
+    return SafetyCheck(options=landing_options(args), size=args.landing_size or DEFAULT_ANALYSIS_SIZE,
+                       thresholds=args.thresholds or DEFAULT_THRESHOLDS)
 
 
 def _line(title: str, r: Dict[str, Any]) -> str:
@@ -58,14 +86,8 @@ def _trained_on(model: Path) -> Path:
     """The dataset folder recorded in a saved model's ``train_args`` (UsageError when there is none)."""
     if model.suffix == ".pkl":
         raise UsageError("--data is needed with a .pkl model")
-    jpath = model_json_path(model)
-    if not jpath.is_file():
-        raise ModelFileError(f"{jpath}: model file not found")
-    try:
-        desc = json.loads(jpath.read_text(encoding="utf-8"))
-        data = ((desc.get("extra") or {}).get("train_args") or {}).get("data")
-    except (OSError, ValueError, AttributeError) as e:
-        raise ModelFileError(f"{jpath}: cannot read the model description ({e})") from None
+    desc = read_description(model_json_path(model))  # checked field by field: ModelFileError names file and field
+    data = ((desc.get("extra") or {}).get("train_args") or {}).get("data")
     if not data:
         raise UsageError("--data is needed: the model description does not record its training data")
     return Path(data)
@@ -76,20 +98,31 @@ def _run(args: argparse.Namespace) -> int:
     if args.subset == "all" and (args.seed is not None or args.valid_pct is not None):
         raise UsageError("--all scores every photo; it does not go with --seed or --valid-pct")
     data = args.data if args.data is not None else _trained_on(args.model)
+    safety = _safety(args)
     prepare_cli()
     from ..inference.evaluate import default_out, evaluate_model  # torch loads here
-    from ..inference.reports import describe_split
+    from ..inference.reports import describe_split, fmt
 
     out = args.out if args.out is not None else default_out(args.model)
     m = evaluate_model(args.model, data, out, options=options, subset=args.subset, valid_pct=args.valid_pct,
-                       seed=args.seed, full_res=args.full_res, layout=args.layout,
-                       n_examples=args.examples, overwrite=args.overwrite, progress=not args.no_progress)
+                       seed=args.seed, full_res=args.full_res, layout=args.layout, n_examples=args.examples,
+                       overwrite=args.overwrite, progress=not args.no_progress, landing=safety)
     sp = m["split"]
     print(f"{sp['n_images']} of {sp['n_total']} photos scored: {describe_split(sp)}")
     print(_line(f"training resolution {m['train_res']['size']}", m["train_res"]))
     if m["full_res"] is not None:
         print(_line(f"full resolution ({m['full_res']['how']})", m["full_res"]))
     print(f"mIoU classes: {', '.join(m['train_res']['miou_classes'])}")
+    cal = m["calibration"]
+    print(f"calibration (ECE, training resolution): top class {fmt(cal['class']['before']['ece'])} -> "
+          f"{fmt(cal['class']['after']['ece'])}, P(safe) {fmt(cal['p_safe']['before']['ece'])} -> "
+          f"{fmt(cal['p_safe']['after']['ece'])} (temperature {cal['temperature']:.3f})")
+    if m.get("landing"):
+        r = m["landing"]["result"]
+        rate = "n/a" if r["top1_safe_rate"] is None else f"{r['top1_safe_rate']:.3f}"
+        print(f"landing at {m['landing']['size']} (P(safe) >= {r['threshold']:g}): top-1 truly safe {rate} "
+              f"({r['top1_safe']} of {r['offered']}), {r['spots_touching']} spot(s) touching a person/dog/car/bicycle, "
+              f"abstained {r['abstained']} of {r['photos']}, missed {r['missed']}")
     print(f"report written to {out}")
     return 0
 

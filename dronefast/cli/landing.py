@@ -11,17 +11,18 @@ from ..data.classes import read_class_csv, standard_classes
 from ..data.images import IMAGE_SUFFIXES, read_image
 from ..data.masks import read_mask
 from ..errors import DatasetError, UsageError
-from ..landing.options import LandingOptions
+from ..inference.files import read_probability
+from ..landing.options import DEFAULT_MIN_P_SAFE, LandingOptions
 from ..landing.policy import DEFAULT_SAFE
 from ..landing.writer import write_landing
-from ..outputs import refuse_overwrite
-from .common import positive_float, positive_int, run_main
+from ..outputs import refuse_overwrite, writable_folder
+from .common import positive_float, positive_int, probability, run_main
 
 __all__ = ["add_landing_arguments", "landing_options", "LANDING_DESTS", "build_parser", "main"]
 
 #: Destinations of the options :func:`add_landing_arguments` adds (besides ``top_k`` and ``border_safe``).
 LANDING_DESTS = ("clearance_px", "clearance_m", "gsd", "altitude", "focal_mm", "sensor_mm", "safe", "hazards",
-                 "min_separation_px")
+                 "min_separation_px", "min_p_safe")
 
 
 def _names_arg(text: str) -> List[str]:
@@ -71,6 +72,9 @@ def add_landing_arguments(group, unit: str = "mask", required: bool = True) -> N
                        help="minimum distance between spots (default twice the clearance)")
     group.add_argument("--border-safe", action="store_true",
                        help=f"do not treat the area beyond the {unit} border as unsafe")
+    group.add_argument("--min-p-safe", type=probability, default=None, metavar="P",
+                       help=f"with the model's confidence, a pixel is landable only where P(safe) >= P (default "
+                            f"{DEFAULT_MIN_P_SAFE:g}); when no spot passes, the result says so and why")
 
 
 _FLAGS = {"clearance_px": "--clearance-px", "clearance_m": "--clearance-m", "gsd_m": "--gsd",
@@ -84,7 +88,8 @@ def landing_options(args: argparse.Namespace) -> LandingOptions:
         return LandingOptions(clearance_px=args.clearance_px, clearance_m=args.clearance_m, gsd_m=args.gsd,
                               altitude_m=args.altitude, focal_mm=args.focal_mm, sensor_mm=args.sensor_mm,
                               safe=args.safe, hazards=args.hazards, top_k=args.top_k,
-                              border_is_unsafe=not args.border_safe, min_separation_px=args.min_separation_px)
+                              border_is_unsafe=not args.border_safe, min_separation_px=args.min_separation_px,
+                              **({} if args.min_p_safe is None else {"min_p_safe": args.min_p_safe}))
     except (ValueError, TypeError) as e:
         msg = str(e)
         for name, flag in sorted(_FLAGS.items(), key=lambda kv: -len(kv[0])):
@@ -104,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", type=Path, metavar="IMG",
                    help="photo to draw on (with one MASK), or a folder of photos named like the masks")
     add_landing_arguments(p, "mask", required=True)
+    p.add_argument("--p-safe", type=Path, metavar="PNG",
+                   help="the model's confidence (a <stem>.p_safe.png from predict --confidence: value / 255 = P(safe)) "
+                        "with one MASK, or a folder of them named like the masks; spots need P(safe) >= --min-p-safe")
     p.add_argument("--classes", type=Path, metavar="CSV", help="class_dict.csv (default: the standard table)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     return p
@@ -117,6 +125,18 @@ def _photo_for(mask: Path, image: Optional[Path]) -> Optional[Path]:
             if cand.is_file() and cand.resolve() != mask.resolve():  # a mask is not its own photo
                 return cand
     raise DatasetError(f"no photo named {mask.stem}.* in {image}", mask)
+
+
+def _p_safe_for(mask: Path, p_safe: Optional[Path], shape):
+    """The confidence map of `mask` (``--p-safe`` file, or ``<stem>.p_safe.png`` in the ``--p-safe`` folder)."""
+    if p_safe is None:
+        return None
+    path = p_safe / f"{mask.name.split('.')[0]}.p_safe.png" if p_safe.is_dir() else p_safe
+    p = read_probability(path)
+    if p.shape != tuple(shape):
+        raise DatasetError(f"the confidence map is {p.shape[1]}x{p.shape[0]} but the mask "
+                           f"{mask.name} is {shape[1]}x{shape[0]} (WxH)", path)
+    return p
 
 
 def _outputs(args: argparse.Namespace) -> Dict[str, tuple]:
@@ -139,12 +159,15 @@ def _run(args: argparse.Namespace) -> int:
     options = landing_options(args)
     if args.image is not None and not args.image.is_dir() and len(args.masks) > 1:
         raise UsageError("--image FILE goes with a single MASK; pass a folder of photos for several masks")
+    if args.p_safe is not None and not args.p_safe.is_dir() and len(args.masks) > 1:
+        raise UsageError("--p-safe FILE goes with a single MASK; pass a folder of confidence maps for several masks")
     try:
         classes = read_class_csv(args.classes) if args.classes else standard_classes()
         options.check_classes(classes)
     except ValueError as e:
         raise UsageError(str(e)) from None
     outputs = _outputs(args)
+    writable_folder(args.out)
     failures = 0
     for mask in args.masks:
         try:
@@ -152,7 +175,8 @@ def _run(args: argparse.Namespace) -> int:
             photo = _photo_for(mask, args.image)
             image = read_image(photo, size=cm.shape) if photo is not None else None
             source = {"mask": str(mask), "image": None if photo is None else str(photo)}
-            spots, clearance_px = write_landing(cm, classes, options, *outputs[mask.stem], photo=image, source=source)
+            spots, meta = write_landing(cm, classes, options, *outputs[mask.stem], photo=image, source=source,
+                                        p_safe=_p_safe_for(mask, args.p_safe, cm.shape))
         except DatasetError as e:
             print(f"error: {e}", file=sys.stderr)
             failures += 1
@@ -163,7 +187,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{mask}: {len(spots)} spot(s); best x={b.x} y={b.y} on {b.surface}, "
                   f"free radius {b.radius_px:.1f} px{metres}")
         else:
-            print(f"{mask}: no spot with {clearance_px:.1f} px clearance")
+            print(f"{mask}: no safe landing spot: {meta['verdict']['reason']}")
     if failures:
         print(f"{failures} of {len(args.masks)} mask(s) failed", file=sys.stderr)
     return 1 if failures else 0

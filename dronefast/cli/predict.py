@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 
 from ..errors import DatasetError, UsageError
 from ..inference.options import DEFAULT_OVERLAP, ENGINES, PredictOptions
-from ..outputs import ensure_outside, refuse_overwrite
+from ..outputs import ensure_outside, refuse_overwrite, writable_folder
 from .common import positive_float, positive_int, prepare_cli, run_main
 from .landing import LANDING_DESTS, add_landing_arguments, landing_options
 
@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     add_predict_arguments(p)
     p.add_argument("--alpha", type=float, default=0.5, metavar="A", help="overlay colour strength 0..1 (0.5)")
+    p.add_argument("--confidence", action="store_true",
+                   help="also write <stem>.p_safe.png (the model's probability that each pixel is safe landing ground) "
+                        "and <stem>.p_class.png (the probability of the predicted class), 8-bit: value / 255")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--skip-existing", action="store_true",
                    help="skip photos whose outputs all exist already (a photo with some of them is done again)")
@@ -113,7 +116,7 @@ def _plan(args: argparse.Namespace, files: List[Path]) -> Dict[Path, Dict[str, P
         if f.stem in stems and stems[f.stem].resolve() != f.resolve():
             raise UsageError(f"{stems[f.stem]} and {f} share the name {f.stem!r}; their outputs would collide")
         stems[f.stem] = f
-        paths = output_paths(f, args.out, args.landing)
+        paths = output_paths(f, args.out, args.landing, args.confidence)
         if any(o.resolve() in inputs for o in paths.values()):
             raise UsageError(f"an output of {f} would overwrite an input")
         outputs[f] = paths
@@ -158,6 +161,7 @@ def _run(args: argparse.Namespace) -> int:
         print("nothing to do")
         return 0
     predictor = Predictor(args.model, options)
+    writable_folder(args.out)  # before any photo is predicted: a bad --out is refused at once
     if landing is not None:
         try:
             landing.check_classes(predictor.classes)

@@ -25,6 +25,7 @@ from ..training.recipes import DEFAULT_RECIPE, RECIPES, WEIGHT_METHODS
 from .common import (
     DefaultsFormatter,
     at_least,
+    factor,
     fraction,
     lr_arg,
     positive_int,
@@ -100,11 +101,15 @@ def _recipe_options(p: argparse.ArgumentParser) -> None:
                    help="object-scale training: whole photos are brought to WxH (e.g. 600x400 of a 6000x4000 photo) "
                         "and each training item is a random --size window of one, so people and cars keep the "
                         "size they have at that scale; validation scores whole photos there by tiles, as predict "
-                        "does (default: the recipe's; nadir 600x400, reference none)")
+                        "does (default: the recipe's: whole photos for both; see the README for what each measured)")
     w.add_argument("--whole-photos", action="store_true",
-                   help="train on whole photos squished to --size even if the recipe works at object scale")
+                   help="train on whole photos squished to --size even if a recipe works at object scale")
     p.add_argument("--repeats", type=positive_int, default=None,
                    help="windows drawn from each training photo per epoch with --work-size (default: the recipe's)")
+    p.add_argument("--context", type=factor, default=None, metavar="F",
+                   help="with --work-size, each training item shows between 1x and F times the extent of a --size "
+                        "window, shrunk to --size: context of whole-photo training, detail of the working scale "
+                        "(default: the recipe's: 1)")
     p.add_argument("--lr-find-iters", type=at_least(MIN_LR_FIND_ITERS), default=100,
                    help=f"steps of lr_find when --lr auto (at least {MIN_LR_FIND_ITERS}: fastai's suggestion skips the "
                         f"first 10%% and the last 5 steps)")
@@ -179,6 +184,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
             monitor=a.monitor, augment=a.augment, class_weights=a.class_weights, dice=a.dice,
             valid_pct=a.valid_pct, seed=a.seed, test_pct=0.0 if a.test_stems else a.test_pct,
             test_stems=a.test_stems, work_size=a.work_size, whole_photos=a.whole_photos, repeats=a.repeats,
+            context=a.context,
             pretrained=a.pretrained, weights=a.weights, resume=a.resume,
             overwrite=a.overwrite, keep_checkpoint=a.keep_checkpoint, workers=a.workers, precision=a.precision,
             void_code=a.void_code, sync_bn=a.sync_bn, progress=not a.no_progress, malloc_tuning=a.malloc_tuning,

@@ -10,8 +10,9 @@ Two ways to train, both here:
 
 * **whole photos** (the reference): every photo squished to the training size;
 * **object scale**: every photo brought to a working scale (``work_size``, e.g. 600x400 of a 6000x4000 photo),
-  and each training item a random window of the training size cut from it, photo and mask alike; validation
-  photos stay whole at the working scale, to be scored by tiles as ``predict`` does.
+  and each training item a random window of the training size cut from it, photo and mask alike (with
+  ``context`` > 1, a random part of a larger window shrunk to the training size: :mod:`dronefast.data.windows`);
+  validation photos stay whole at the working scale, to be scored by tiles as ``predict`` does.
 
 Photos are decoded once into memory (:mod:`dronefast.data.cache`) and batches gathered from there
 (:mod:`dronefast.data.loaders`). Test photos (:mod:`dronefast.data.split`) are left out of the DataLoaders.
@@ -31,6 +32,7 @@ from .cache import ImageGetter, ItemStore, MaskGetter, load_items
 from .layout import DatasetLayout, find_layout
 from .loaders import CachedDL, TrainCrop
 from .split import Split
+from .windows import ContextZoom, context_crop
 
 __all__ = ["drone_datablock", "drone_dataloaders", "DEFAULT_SIZE"]
 
@@ -53,7 +55,8 @@ class _Items:
 def drone_datablock(layout: Union[PathLike, DatasetLayout], size: Optional[Size] = DEFAULT_SIZE,
                     valid_pct: float = 0.1, seed: Optional[int] = 42, store: Optional[ItemStore] = None,
                     augment: bool = True, batch_tfms: Optional[Sequence] = None, *,
-                    split: Optional[Split] = None, work_size: Optional[Size] = None) -> DataBlock:
+                    split: Optional[Split] = None, work_size: Optional[Size] = None,
+                    context: float = 1.0) -> DataBlock:
     """The reference notebook's DataBlock in fastai v2.
 
     Args:
@@ -70,6 +73,8 @@ def drone_datablock(layout: Union[PathLike, DatasetLayout], size: Optional[Size]
             items of the DataBlock.
         work_size: ``(height, width)`` photos are brought to before a random window of `size` is cut from each
             training photo (object-scale training); validation photos stay whole at this size.
+        context: with `work_size`, each training item shows between 1x and `context` times the extent of a
+            window, shrunk to `size` (:class:`~dronefast.data.windows.ContextZoom`).
     """
     layout = layout if isinstance(layout, DatasetLayout) else find_layout(layout)
     split = split or Split(valid_pct, seed)
@@ -79,13 +84,16 @@ def drone_datablock(layout: Union[PathLike, DatasetLayout], size: Optional[Size]
     load_size = work_size or size
     item_tfms = [Resize(load_size, method="squish")] if load_size else []
     if work_size:
-        item_tfms.append(TrainCrop(size))
+        crop = context_crop(size, context, work_size)
+        item_tfms.append(TrainCrop(crop))
+        if crop != tuple(size):
+            batch_tfms = [ContextZoom(size), *batch_tfms]
     return DataBlock(
         blocks=(ImageBlock, MaskBlock(codes=layout.classes.codes)),
         get_items=_Items(sorted(train + valid)),
         get_x=ImageGetter(load_size, store),
         get_y=MaskGetter(layout, load_size, store),
-        splitter=RandomSplitter(valid_pct=split.valid_pct, seed=split.seed),
+        splitter=RandomSplitter(valid_pct=split.valid_share(len(train) + len(valid)), seed=split.seed),
         item_tfms=item_tfms or None,
         batch_tfms=[*batch_tfms, Normalize.from_stats(*imagenet_stats)],
     )
@@ -96,7 +104,7 @@ def drone_dataloaders(data: Union[PathLike, DatasetLayout], size: Optional[Size]
                       path: Optional[PathLike] = None, cache: bool = True, augment: bool = True,
                       batch_tfms: Optional[Sequence] = None, device=None, progress: bool = True, *,
                       split: Optional[Split] = None, work_size: Optional[Size] = None, repeats: int = 1,
-                      **kwargs) -> DataLoaders:
+                      context: float = 1.0, **kwargs) -> DataLoaders:
     """DataLoaders for training, with the class table attached as ``dls.classes`` and ``dls.layout``.
 
     Args:
@@ -116,6 +124,7 @@ def drone_dataloaders(data: Union[PathLike, DatasetLayout], size: Optional[Size]
         work_size: object-scale training (see the module docstring): photos cached at this ``(height, width)``,
             random windows of `size` for training, whole photos for validation.
         repeats: windows drawn from each training photo per epoch (with `work_size`).
+        context: see :func:`drone_datablock`.
         kwargs: passed to ``DataBlock.dataloaders``.
 
     Returns:
@@ -129,9 +138,9 @@ def drone_dataloaders(data: Union[PathLike, DatasetLayout], size: Optional[Size]
     load_size = work_size or size
     store = load_items(layout, load_size, progress=progress, exclude=test) if (cache and load_size) else None
     dblock = drone_datablock(layout, size, store=store, augment=augment, batch_tfms=batch_tfms, split=split,
-                             work_size=work_size)
+                             work_size=work_size, context=context)
     if store is not None:
-        crop = tuple(size) if work_size else None
+        crop = context_crop(size, context, work_size) if work_size else None
         kwargs = {"dl_type": CachedDL, "store": store, "crop": crop, "repeats": repeats if work_size else 1,
                   "dl_kwargs": [{}, {"crop": None, "repeats": 1}], **kwargs}
     dls = dblock.dataloaders(layout.image_dir, path=Path(path) if path else Path("."), bs=bs,

@@ -9,9 +9,10 @@ A class CSV is read strictly, every refusal naming the file and the line (and th
 
 * UTF-8 text (a byte-order mark is allowed); other bytes are refused with their line and column;
 * the header is exactly ``name, r, g, b`` (any case, spaces after commas allowed);
-* each class line has exactly those four fields: a non-empty name and three integers 0..255. A fifth column is
-  refused (there is no optional column: a column dronefast would ignore could only hide a mistake), except that
-  empty trailing fields (a trailing comma, as spreadsheets write) are ignored; blank lines are skipped;
+* each class line has exactly those four fields: a non-empty name (no control characters) and three integers
+  0..255. A fifth column is refused (there is no optional column: a column dronefast would ignore could only hide a
+  mistake), except that empty trailing fields (a trailing comma, as spreadsheets write) are ignored; blank lines
+  are skipped;
 * names and colours are unique (a second ``grass`` or a second ``(0, 102, 0)`` is refused with both lines);
 * at most 255 classes: ids are stored in 8-bit masks and 255 is reserved as the "unknown colour" marker.
 
@@ -178,6 +179,8 @@ def _check_fields(lineno: int, row: List[str], path: Path) -> None:
                               f"columns name, r, g, b", path)
     if not row[0]:
         raise ClassTableError(f"line {lineno}, column 1: empty class name", path)
+    if not row[0].isprintable():
+        raise ClassTableError(f"line {lineno}, column 1: class name {row[0]!r} holds a control character", path)
 
 
 def read_class_csv(path: Union[str, Path]) -> ClassTable:
@@ -227,6 +230,8 @@ def read_codes_txt(path: Union[str, Path], colours: Optional[Sequence[Colour]] =
         name = line.strip()
         if not name:
             continue
+        if not name.isprintable():
+            raise ClassTableError(f"line {lineno}: class name {name!r} holds a control character", path)
         if name in seen:
             raise ClassTableError(f"line {lineno}: class name {name!r} is already on line {seen[name]}", path)
         if len(seen) == MAX_CLASSES:

@@ -64,11 +64,13 @@ def open_image(path: PathLike, what: str = "image") -> Image.Image:
     except FileNotFoundError:
         raise CorruptImageError("file not found", path) from None
     except IsADirectoryError:
-        raise CorruptImageError(f"is a folder, not an {what}", path) from None
+        raise CorruptImageError(f"is a folder, not {'an' if what[:1] in 'aeiou' else 'a'} {what}", path) from None
+    except PermissionError:
+        raise CorruptImageError(f"cannot read the {what} (permission denied)", path) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise CorruptImageError(_bomb_message(e), path) from None
     except UnidentifiedImageError:
-        raise CorruptImageError(f"not an {what} file Pillow can read", path) from None
+        raise CorruptImageError(f"cannot decode {what}: not an image file Pillow can read", path) from None
     except (OSError, SyntaxError, ValueError) as e:
         raise CorruptImageError(f"cannot decode {what} ({e})", path) from None
 

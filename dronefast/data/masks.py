@@ -157,9 +157,11 @@ def _palette_ids(im: Image.Image, classes: ClassTable, path: Optional[PathLike])
         more = f" and {len(indices) - 3} more" if len(indices) > 3 else ""
         return ", ".join(f"{i} ({colour(i)}) x {counts[i]} px" for i in indices[:3]) + more
 
+    def packed(i: int) -> int:
+        return (int(palette[i, 0]) << 16) | (int(palette[i, 1]) << 8) | int(palette[i, 2])
+
     not_ids = [int(i) for i in used if i >= len(classes)]
-    not_colours = [int(i) for i in used if i >= len(palette) or lut[(int(palette[i, 0]) << 16) | (int(palette[i, 1]) << 8)
-                                                                   | int(palette[i, 2])] == UNKNOWN_ID]
+    not_colours = [int(i) for i in used if i >= len(palette) or lut[packed(i)] == UNKNOWN_ID]
     raise PaletteMaskError(f"palette mask fits neither reading: as class ids, index(es) outside 0..{len(classes) - 1}: "
                            f"{listing(not_ids)}; as colours, palette colour(s) not in the class table: "
                            f"{listing(not_colours)}", path)
@@ -178,8 +180,9 @@ def _mask_array(im: Image.Image, classes: ClassTable, path: Optional[PathLike]) 
         return np.asarray(im.getchannel("L"))
     if mode in ID_MODES:
         return np.asarray(im).astype(np.int64)
-    raise CorruptImageError(f"unsupported mask mode {mode!r} (read: {', '.join(ID_MODES + COLOUR_MODES + PALETTE_MODES)});"
-                            f" save class ids as mode L or colours as RGB", path)
+    modes = ", ".join(ID_MODES + COLOUR_MODES + PALETTE_MODES)
+    raise CorruptImageError(f"unsupported mask mode {mode!r} (read: {modes}); save class ids as mode L or colours "
+                            "as RGB", path)
 
 
 def read_mask(path: PathLike, classes: ClassTable, size: Optional[Tuple[int, int]] = None) -> np.ndarray:

@@ -25,7 +25,14 @@ from typing import Callable, Iterable, List, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import DatasetError, DronefastError, UsageError
-from ..outputs import ensure_outside, save_image, write_json, write_text
+from ..outputs import (
+    ensure_outside,
+    remove_file,
+    save_image,
+    writable_folder,
+    write_json,
+    write_text,
+)
 from ..sizes import format_size
 from .check import default_workers, inspect_pair
 from .classes import ClassTable
@@ -177,7 +184,7 @@ def _check_destination(dst: Path, settings: dict, overwrite: bool) -> None:
     markers = [dst / n for n in (PREPARE_JSON, PARTIAL_JSON) if (dst / n).is_file()]
     if overwrite:
         for p in existing + markers:
-            p.unlink()
+            remove_file(p)
         return
     for marker in markers:
         why = _conflict(_read_json(marker), settings)
@@ -260,6 +267,8 @@ def prepare_dataset(src: PathLike, dst: PathLike, size: Optional[Size] = None, s
         UsageError: neither or both of `size`/`scale`, a bad value, or `dst` inside `src`.
         DatasetNotFoundError, EmptyDatasetError: no dataset at `src`.
         PrepareConflictError: `dst` was prepared with other settings and `overwrite` is False.
+        OutputError: `dst` cannot be written (a file in the way, read-only, no permission, disk full); raised before
+            anything is written when it can be seen at the start.
         NewClassIdError: a resized mask would hold an id its source does not (never expected).
     """
     if (size is None) == (scale is None):
@@ -279,15 +288,13 @@ def prepare_dataset(src: PathLike, dst: PathLike, size: Optional[Size] = None, s
             ensure_outside(out, src)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if dst.exists() and not dst.is_dir():
-        raise UsageError(f"the output {dst} exists and is not a folder")
+    writable_folder(dst)  # OutputError now, not at the first write: a file in the way, read-only, no permission
 
     classes = layout.classes
     settings = _settings(size, scale, classes)
     _check_destination(dst, settings, overwrite)
-    dst.mkdir(parents=True, exist_ok=True)
     write_json(dst / PARTIAL_JSON, {"source": str(src.resolve()), **settings})
-    (dst / PREPARE_JSON).unlink(missing_ok=True)
+    remove_file(dst / PREPARE_JSON)
     _write_if_changed(dst / "class_dict.csv", classes.to_csv())
     _write_if_changed(dst / "codes.txt", classes.to_codes_txt())
 
@@ -324,5 +331,5 @@ def prepare_dataset(src: PathLike, dst: PathLike, size: Optional[Size] = None, s
     if version is not None:
         info["dronefast_version"] = version
     write_json(dst / PREPARE_JSON, info)
-    (dst / PARTIAL_JSON).unlink(missing_ok=True)
+    remove_file(dst / PARTIAL_JSON)
     return PrepareReport(n_done, len(skipped), problems, dst, out_size, scale, layout.kind)

@@ -6,7 +6,9 @@ order (fastai's ``RandomSplitter(test_pct, seed)``), or the photos whose stems a
 them and the best epoch is never chosen on them, so a score on them is an honest estimate. The **validation**
 photos are then fastai's ``RandomSplitter(valid_pct, seed)`` over the remaining photos in sorted order, exactly
 as :func:`dronefast.data.block.drone_datablock` splits its items; with no test split this is the split of the
-reference notebook. Everything else is for **training**.
+reference notebook. Everything else is for **training**. A share above 0 holds out at least one photo (fastai's
+cut, ``int(pct * n)``, would hold out none of 9 photos at 10%), and a split that leaves no photo to train or to
+validate on is refused.
 """
 from __future__ import annotations
 
@@ -80,16 +82,33 @@ class Split:
         chosen = set(test)
         rest = [p for p in items if p not in chosen]
         train_idx, valid_idx = _random_split(rest, self.valid_pct, self.seed)
+        if not train_idx or not valid_idx:
+            raise DronefastError(f"{len(items)} photos are too few to split: {len(train_idx)} would train, "
+                                 f"{len(valid_idx)} validate and {len(test)} test; training and validation need at "
+                                 f"least one photo each")
         return [rest[i] for i in train_idx], [rest[i] for i in valid_idx], test
+
+    def valid_share(self, n: int) -> float:
+        """The validation share fastai's ``RandomSplitter`` is given for `n` non-test photos: `valid_pct`, raised
+        just enough to hold out one photo when ``int(valid_pct * n)`` (fastai's cut) would hold out none."""
+        return _at_least_one(self.valid_pct, n)
+
+
+def _at_least_one(pct: float, n: int) -> float:
+    """`pct`, or the share that makes fastai's cut ``int(pct * n)`` one photo when `pct` > 0 would give none (a
+    small dataset: 10% of 9 photos)."""
+    return pct if pct == 0 or int(pct * n) >= 1 else (1 + 1e-9) / max(n, 1)
 
 
 def _random_split(items: Sequence, pct: float, seed: Optional[int]) -> Tuple[List[int], List[int]]:
+    """fastai's ``RandomSplitter(pct, seed)`` of `items` (at least one item held out when `pct` > 0), leaving the
+    global torch random state as it was."""
     # imported here: the command line builds a Split before it loads PyTorch (fast --help)
     import torch
     from fastai.data.transforms import RandomSplitter
 
     with torch.random.fork_rng(devices=[]):
-        train_idx, valid_idx = RandomSplitter(valid_pct=pct, seed=seed)(list(items))
+        train_idx, valid_idx = RandomSplitter(valid_pct=_at_least_one(pct, len(items)), seed=seed)(list(items))
     return list(train_idx), list(valid_idx)
 
 

@@ -3,13 +3,15 @@ overlay and, when asked, landing spots), as a library function."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from ..data.images import read_image
 from ..landing.options import LandingOptions
+from ..landing.policy import resolve_policy
 from ..landing.writer import write_landing
+from ..outputs import save_image
 from ..sizes import format_size
-from .files import write_class_maps
+from .files import probability_png, quantize_probability, write_class_maps
 from .predictor import Predictor
 
 __all__ = ["predict_to_files"]
@@ -17,20 +19,35 @@ __all__ = ["predict_to_files"]
 
 def predict_to_files(predictor: Predictor, image: Path, paths: Dict[str, Path], alpha: float = 0.5,
                      landing: Optional[LandingOptions] = None) -> str:
-    """Predict one photo and write its outputs (`paths` from :func:`~dronefast.inference.files.output_paths`);
-    the landing files too when `landing` options are given. Returns one line saying what was done.
+    """Predict one photo and write its outputs (`paths` from :func:`~dronefast.inference.files.output_paths`):
+    the class maps, the confidence maps when `paths` names them (``p_safe``, ``p_class``: 8-bit, value / 255), and
+    the landing files when `landing` options are given (spots only where the model's P(safe) reaches
+    ``landing.min_p_safe``). Returns one line saying what was done.
 
     Raises:
         CorruptImageError: naming the photo when it cannot be decoded (nothing is written then).
     """
-    ids = predictor.predict(image)
+    confident = landing is not None or "p_safe" in paths
+    pred = predictor.predict_confidence(image, _safe_ids(predictor, landing)) if confident else None
+    p_safe = None if pred is None else quantize_probability(pred.p_safe)  # as the PNG holds it
+    ids = pred.ids if pred is not None else predictor.predict(image)
     photo = read_image(image)
     note = predictor.describe(ids.shape)
     if landing is not None:
-        spots, clearance_px = write_landing(ids, predictor.classes, landing, paths["landing_json"],
-                                            paths["landing_png"], photo=photo,
-                                            source={"image": str(image), "mask": str(paths["mask"])})
+        spots, meta = write_landing(ids, predictor.classes, landing, paths["landing_json"], paths["landing_png"],
+                                    photo=photo, source={"image": str(image), "mask": str(paths["mask"])},
+                                    p_safe=p_safe)
         note += "; " + (f"{len(spots)} landing spot(s), best at x={spots[0].x} y={spots[0].y} on {spots[0].surface}"
-                        if spots else f"no landing spot with {clearance_px:.1f} px clearance")
+                        f" (P(safe) mean {spots[0].p_safe_mean:.2f})" if spots
+                        else f"no safe landing spot: {meta['verdict']['reason']}")
+    if "p_safe" in paths:
+        save_image(probability_png(pred.p_safe), paths["p_safe"])
+        save_image(probability_png(pred.p_class), paths["p_class"])
     write_class_maps(ids, photo, predictor.classes, paths, alpha)
     return f"{format_size(ids.shape)}, {note}"
+
+
+def _safe_ids(predictor: Predictor, landing: Optional[LandingOptions]) -> List[int]:
+    return resolve_policy(predictor.classes, None if landing is None else landing.safe,
+                          None if landing is None else landing.hazards)[0]
+

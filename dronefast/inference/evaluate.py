@@ -30,13 +30,16 @@ from ..data.layout import DatasetLayout, find_layout
 from ..data.masks import read_mask
 from ..data.split import SUBSETS, split_photos, split_settings
 from ..errors import DronefastError, MissingMaskError, SizeMismatchError, UsageError
+from ..landing.policy import resolve_policy
+from ..landing.safety import SafetyCheck, SafetyTally
+from ..metrics.calibration import CalibrationTally
 from ..metrics.functional import confusion_matrix, scores_from_confusion
 from ..models.modelfile import ModelInfo, load_model, model_paths
-from ..outputs import ensure_outside, refuse_overwrite
+from ..outputs import ensure_outside, refuse_overwrite, writable_folder
 from ..sizes import format_size
 from .options import PredictOptions
 from .predictor import ModelLike, Predictor
-from .reports import EVAL_FILES, write_reports
+from .reports import EVAL_FILES, LANDING_FILES, write_reports
 
 __all__ = ["evaluate_model", "default_out", "select_photos"]
 
@@ -61,12 +64,8 @@ def select_photos(layout: DatasetLayout, info: ModelInfo, subset: Optional[str] 
     if subset == "test" and not split.has_test:
         raise DronefastError("the model's training set no photos aside for testing (trained without --test-pct); "
                              "score the validation split (--subset validation), or --all")
-    parts = split_photos(layout, split)
+    parts = split_photos(layout, split)  # every split holds at least one photo, or DronefastError
     files = sorted(parts[subset])
-    if not files:
-        raise DronefastError(f"the {subset} split of {len(parts['all'])} photos is empty "
-                             f"({', '.join(f'{k} {v}' for k, v in split.as_dict().items() if v)}); "
-                             "use a larger share or --all")
     settings = split.as_dict() if subset != "all" else dict.fromkeys(split.as_dict())
     desc = {"subset": subset, **settings, "from": src if subset != "all" else None, "n_images": len(files),
             "n_total": len(parts["all"])}
@@ -75,49 +74,77 @@ def select_photos(layout: DatasetLayout, info: ModelInfo, subset: Optional[str] 
 
 @dataclass
 class _Tally:
-    """Confusion matrices at both resolutions, how the full-resolution photos were predicted, and examples."""
+    """Confusion matrices at both resolutions, how the full-resolution photos were predicted, examples, the
+    calibration tallies (before and after the model's temperature) and the landing safety tally."""
 
     n: int
+    safe_ids: List[int]
+    void: Optional[int]
     train: torch.Tensor = None
     full: torch.Tensor = None
     modes: set = field(default_factory=set)
     examples: list = field(default_factory=list)
+    calibration: Dict[str, CalibrationTally] = field(default_factory=dict)
+    safety: Optional[SafetyTally] = None
 
     def __post_init__(self):
         self.train = torch.zeros((self.n, self.n), dtype=torch.long)
         self.full = torch.zeros((self.n, self.n), dtype=torch.long)
+        self.calibration = {k: CalibrationTally() for k in ("class_before", "class_after", "safe_before", "safe_after")}
+
+    def add_calibration(self, logits: torch.Tensor, truth: torch.Tensor, temperature: float) -> None:
+        """Top-class confidence against correctness and P(safe) against truly-safe, void pixels left out."""
+        keep = truth != self.void if self.void is not None else torch.ones_like(truth, dtype=torch.bool)
+        right = logits.argmax(0) == truth
+        truly_safe = torch.isin(truth, torch.tensor(self.safe_ids))
+        for key, t in (("before", 1.0), ("after", temperature)):
+            p = torch.softmax(logits / t, 0)
+            self.calibration[f"class_{key}"].add(p.max(0).values[keep], right[keep])
+            self.calibration[f"safe_{key}"].add(p[self.safe_ids].sum(0)[keep], truly_safe[keep])
 
 
 def _score_photo(img: Path, layout: DatasetLayout, whole: Predictor, full: Optional[Predictor], tally: _Tally,
-                 n_examples: int) -> None:
+                 n_examples: int, landing: Optional[SafetyCheck]) -> None:
     mask = layout.label_path_for(img)
     if not mask.is_file():
         raise MissingMaskError(f"no mask {mask.name} in {layout.mask_dir}", img)
     size = whole.info.work_size or whole.tile_size
     x = np.array(read_image(img, size))           # exactly what training validated on
     y = read_mask(mask, layout.classes, size)
-    pred = whole.predict(x)
-    tally.train += confusion_matrix(torch.from_numpy(pred), torch.from_numpy(np.array(y)), tally.n)
+    logits = whole.predict_logits(x)
+    pred = logits.max(0).indices.to(torch.uint8).numpy()   # as Predictor.predict, at the same size
+    truth = torch.from_numpy(np.array(y)).long()
+    tally.train += confusion_matrix(torch.from_numpy(pred), truth, tally.n)
+    tally.add_calibration(logits, truth, whole.temperature)
     if len(tally.examples) < n_examples:
         tally.examples.append((img.name, x, y, pred))
-    if full is not None:
-        yf = read_mask(mask, layout.classes)
-        pf = full.predict(img)
-        if pf.shape != yf.shape:
-            raise SizeMismatchError(f"mask is {format_size(yf.shape)} but its photo {img.name} is "
-                                    f"{format_size(pf.shape)} (WxH)", mask)
-        tally.full += confusion_matrix(torch.from_numpy(pf), torch.from_numpy(np.array(yf)), tally.n)
-        tally.modes.add(full.describe(pf.shape))
+    if full is None:
+        return
+    yf = read_mask(mask, layout.classes)
+    pf = full.predict(img)
+    if pf.shape != yf.shape:
+        raise SizeMismatchError(f"mask is {format_size(yf.shape)} but its photo {img.name} is "
+                                f"{format_size(pf.shape)} (WxH)", mask)
+    tally.full += confusion_matrix(torch.from_numpy(pf), torch.from_numpy(np.array(yf)), tally.n)
+    tally.modes.add(full.describe(pf.shape))
+    if landing is not None:
+        small = full.predict_confidence(img, tally.safety.safe_ids, size=landing.size)
+        tally.safety.add(small.ids, small.p_safe, yf)
 
 
 def _load(model: ModelLike, options: PredictOptions) -> Tuple[Tuple[Any, ModelInfo], str]:
+    if options.engine == "onnxruntime":
+        from .onnx import OnnxEngine  # the optional extra; says how to install it when missing
+
+        dev = options.device or default_device()
+        return OnnxEngine.from_path(model, threads=options.threads, device=dev), str(model)
     if isinstance(model, (str, Path)):
         dev = options.device or default_device()
         return load_model(model, dev, allow_pickle=options.allow_pickle), str(model)
     return model, type(model[0]).__name__
 
 
-def _check_out(out: Optional[Path], layout: DatasetLayout, overwrite: bool) -> None:
+def _check_out(out: Optional[Path], layout: DatasetLayout, overwrite: bool, landing: bool) -> None:
     if out is None:
         return
     for folder in (layout.image_dir, layout.mask_dir):
@@ -126,15 +153,15 @@ def _check_out(out: Optional[Path], layout: DatasetLayout, overwrite: bool) -> N
         except ValueError as e:
             raise UsageError(str(e)) from None
     if not overwrite:
-        refuse_overwrite([out / f for f in EVAL_FILES], "use --overwrite")
+        refuse_overwrite([out / f for f in EVAL_FILES + (LANDING_FILES if landing else ())], "use --overwrite")
 
 
 def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: Optional[PathLike] = None, *,
                    options: Optional[PredictOptions] = None, subset: Optional[str] = None,
                    valid_pct: Optional[float] = None, seed: Optional[int] = None, all_images: bool = False,
-                   full_res: bool = True,
-                   layout: Optional[str] = None, n_examples: int = 4, overwrite: bool = False,
-                   progress: bool = True) -> Dict[str, Any]:
+                   full_res: bool = True, layout: Optional[str] = None, n_examples: int = 4,
+                   overwrite: bool = False, progress: bool = True,
+                   landing: Optional[SafetyCheck] = None) -> Dict[str, Any]:
     """Score `model` on a dataset's validation split (or all of it) at training and full resolution.
 
     Args:
@@ -155,22 +182,27 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
         n_examples: photos drawn in ``examples.png``.
         overwrite: replace existing report files in `out`.
         progress: show a progress bar.
+        landing: also score the landing finder against the truth (:mod:`dronefast.landing.safety`), on the
+            full-resolution predictions (needs `full_res`).
 
     Returns:
         The content of ``metrics.json``: ``model``, ``data``, ``layout``, ``classes``, ``split`` (subset,
         valid_pct, seed, test_pct, test_stems, from, n_images, n_total), ``images`` (file names scored),
-        ``train_res`` (training resolution, or working scale) and ``full_res`` (None unless scored): each :func:`~dronefast.metrics.functional.scores_from_confusion`'s dict
-        plus ``how`` (text), ``size`` and ``confusion`` (``C x C`` counts, rows = truth).
+        ``train_res`` (training resolution, or working scale) and ``full_res`` (None unless scored): each
+        :func:`~dronefast.metrics.functional.scores_from_confusion`'s dict plus ``how`` (text), ``size`` and
+        ``confusion`` (``C x C`` counts, rows = truth).
 
     Raises:
-        DronefastError: a refused overwrite, an empty split, class tables that differ, or (as DatasetError)
+        DronefastError: a refused overwrite, too few photos to split, class tables that differ, or (as DatasetError)
             a photo or mask that is missing or cannot be read.
     """
     opts = options or PredictOptions()
     lay = data if isinstance(data, DatasetLayout) else find_layout(data, layout)
     out = Path(out) if out is not None else None
-    _check_out(out, lay, overwrite)
+    _check_out(out, lay, overwrite, landing is not None)
     (net, info), model_name = _load(model, opts)
+    if out is not None:
+        writable_folder(out)  # before any photo is scored: a bad --out is refused at once
     if tuple(lay.classes.names) != tuple(info.classes.names):
         raise DronefastError(f"the dataset's classes ({len(lay.classes)}: {', '.join(lay.classes.names[:4])}, ...) "
                              f"differ from the model's ({len(info.classes)}: {', '.join(info.classes.names[:4])}, "
@@ -181,17 +213,35 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
     whole = Predictor((net, info), opts, tile=True, scale=1.0) if info.work_size else Predictor((net, info), opts,
                                                                                                  tile=False)
     full = Predictor((net, info), opts) if full_res else None
-    tally = _Tally(len(info.classes))
+    if landing is not None and not full_res:
+        raise UsageError("the landing safety score runs on the full-resolution predictions: drop --no-full-res")
+    safe_ids = resolve_policy(info.classes, None if landing is None else landing.options.safe,
+                              None if landing is None else landing.options.hazards)[0]
+    tally = _Tally(len(info.classes), safe_ids, info.void_code,
+                   safety=None if landing is None else landing.tally(info.classes))
     it = files
     if progress:
         from fastprogress.fastprogress import progress_bar
         it = progress_bar(files)
     for img in it:
-        _score_photo(img, lay, whole, full, tally, n_examples)
+        _score_photo(img, lay, whole, full, tally, n_examples, landing)
     metrics = _assemble(model_name, info, lay, split, files, tally, opts, full_res)
+    metrics["calibration"] = _calibration(tally, whole.temperature)
+    if landing is not None:
+        metrics["landing"] = {"size": format_size(landing.size), "settings": landing.options.describe(
+            info.classes, landing.size[1]), "rows": tally.safety.rows(),
+            "result": tally.safety.summary(landing.options.min_p_safe)}
     if out is not None:
         write_reports(metrics, tally.examples, info.classes, out)
     return metrics
+
+
+def _calibration(tally: _Tally, temperature: float) -> Dict[str, Any]:
+    """ECE of the top-class probability and of P(safe), with T = 1 and with the model's temperature."""
+    c = tally.calibration
+    return {"temperature": temperature,
+            "class": {"before": c["class_before"].as_dict(), "after": c["class_after"].as_dict()},
+            "p_safe": {"before": c["safe_before"].as_dict(), "after": c["safe_after"].as_dict()}}
 
 
 def _assemble(model_name: str, info: ModelInfo, lay: DatasetLayout, split: Dict[str, Any], files: List[Path],

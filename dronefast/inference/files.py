@@ -11,13 +11,16 @@ from PIL import Image
 from ..data.classes import ClassTable
 from ..data.images import IMAGE_SUFFIXES
 from ..data.masks import ids_to_colour
+from ..errors import CorruptImageError
 from ..outputs import save_image
 
-__all__ = ["OUTPUT_SUFFIXES", "list_inputs", "output_paths", "is_own_output", "is_complete", "write_class_maps"]
+__all__ = ["OUTPUT_SUFFIXES", "list_inputs", "output_paths", "is_own_output", "is_complete", "write_class_maps",
+           "probability_png", "quantize_probability", "read_probability"]
 
 PathLike = Union[str, Path]
 #: Output kinds and their file name endings (``<stem><suffix>``).
 OUTPUT_SUFFIXES: Dict[str, str] = {"mask": ".mask.png", "colour": ".colour.png", "overlay": ".overlay.jpg",
+                                   "p_safe": ".p_safe.png", "p_class": ".p_class.png",
                                    "landing_json": ".landing.json", "landing_png": ".landing.png"}
 
 
@@ -44,10 +47,13 @@ def list_inputs(paths: Sequence[PathLike]) -> Tuple[List[Path], List[str]]:
     return files, problems
 
 
-def output_paths(image: PathLike, out: PathLike, landing: bool = False) -> Dict[str, Path]:
-    """Output files of one photo: ``{"mask", "colour", "overlay"[, "landing_json", "landing_png"]}``."""
+def output_paths(image: PathLike, out: PathLike, landing: bool = False, confidence: bool = False
+                 ) -> Dict[str, Path]:
+    """Output files of one photo: ``{"mask", "colour", "overlay"[, "p_safe", "p_class"][, "landing_json",
+    "landing_png"]}``."""
     stem = Path(image).stem
-    kinds = [k for k in OUTPUT_SUFFIXES if landing or not k.startswith("landing")]
+    kinds = [k for k in OUTPUT_SUFFIXES if (landing or not k.startswith("landing"))
+             and (confidence or not k.startswith("p_"))]
     return {k: Path(out) / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in kinds}
 
 
@@ -67,3 +73,34 @@ def write_class_maps(ids: np.ndarray, photo: Optional[Image.Image], classes: Cla
         save_image(Image.blend(photo, colour, alpha), paths["overlay"], quality=90)
     save_image(ids, paths["mask"])
     return colour
+
+
+def probability_png(p: np.ndarray) -> np.ndarray:
+    """A ``(H, W)`` probability map in [0, 1] as an 8-bit grey image (value / 255 = probability)."""
+    return np.clip(np.floor(np.asarray(p, dtype=np.float64) * 255 + 0.5), 0, 255).astype(np.uint8)
+
+
+def quantize_probability(p: np.ndarray) -> np.ndarray:
+    """`p` as :func:`probability_png` stores it and :func:`read_probability` reads it back (steps of 1/255), so a
+    map used straight away and one read from its PNG give the same landing spots."""
+    return probability_png(p).astype(np.float32) / np.float32(255.0)
+
+
+def read_probability(path: PathLike) -> np.ndarray:
+    """A probability map written by :func:`probability_png` (an 8-bit grey PNG) as ``(H, W)`` float32 in [0, 1].
+
+    Raises:
+        CorruptImageError: naming `path` when it is missing, unreadable or not a one-channel 8-bit image.
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode != "L":
+                raise CorruptImageError(f"a probability map must be an 8-bit grey PNG, found mode {im.mode}", path)
+            return np.asarray(im).astype(np.float32) / np.float32(255.0)
+    except CorruptImageError:
+        raise
+    except FileNotFoundError:
+        raise CorruptImageError("file not found", path) from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise CorruptImageError(f"cannot decode the probability map ({e})", path) from None

@@ -68,6 +68,9 @@ class PredictOptions:
             raise ValueError(f"strip_mb must be a positive number, got {self.strip_mb!r}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.bf16 and self.engine != "torch":
+            raise ValueError("bf16 is a PyTorch autocast: it does not go with engine onnxruntime (export an int8 "
+                             "model for a faster ONNX Runtime)")
         if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
             raise ValueError(f"threads must be at least 1, got {self.threads!r}")
 

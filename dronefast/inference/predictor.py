@@ -23,8 +23,9 @@ most `strip_mb` MiB, each argmaxed straight into the uint8 output.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -32,15 +33,23 @@ from fastai.torch_core import default_device
 from PIL import Image
 from torch import nn
 
-from ..data.images import RESAMPLE, image_size, read_image
+from ..data.images import RESAMPLE, image_size, read_image, to_rgb
 from ..errors import ModelFileError
+from ..landing.policy import resolve_policy
 from ..models.modelfile import ModelInfo, load_model
 from ..sizes import format_size
 from .engines import TorchEngine
 from .options import AUTO_TILE_FACTOR, PredictOptions
-from .tiling import blend_window, pad_to, tile_positions, tiled_logits, upsample_argmax
+from .tiling import (
+    blend_window,
+    iter_upsampled,
+    pad_to,
+    tile_positions,
+    tiled_logits,
+    upsample_argmax,
+)
 
-__all__ = ["Predictor", "predict_image", "ModelLike", "ImageLike"]
+__all__ = ["Predictor", "Prediction", "predict_image", "ModelLike", "ImageLike"]
 
 PathLike = Union[str, Path]
 ImageLike = Union[PathLike, Image.Image, np.ndarray]
@@ -49,11 +58,27 @@ ModelLike = Union[PathLike, Tuple[nn.Module, ModelInfo]]
 
 def _as_pil(image: Union[Image.Image, np.ndarray]) -> Image.Image:
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        return to_rgb(image)
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got shape {arr.shape} dtype {arr.dtype}")
     return Image.fromarray(arr, "RGB")
+
+
+@dataclass
+class Prediction:
+    """A class map with the model's confidence, each ``(H, W)`` at the photo's size.
+
+    Attributes:
+        ids: class ids, uint8.
+        p_safe: probability that the pixel is a safe landing surface (summed probability of the safe classes),
+            float32 in [0, 1].
+        p_class: probability of the predicted class, float32 in [0, 1].
+    """
+
+    ids: np.ndarray
+    p_safe: np.ndarray
+    p_class: np.ndarray
 
 
 class Predictor:
@@ -77,6 +102,8 @@ class Predictor:
         self._mean = torch.tensor(self.info.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(self.info.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._window = blend_window(self.tile_size).to(self.device)
+        #: divides the logits before the softmax (the model's calibration, 1: none); the class map is unchanged
+        self.temperature = float(getattr(self.info, "temperature", None) or 1.0)
 
     def _engine(self, model: ModelLike, opts: PredictOptions):
         if opts.engine == "onnxruntime":
@@ -149,27 +176,35 @@ class Predictor:
         x = batch.to(self.device).permute(0, 3, 1, 2).float().div(255)
         return (x - self._mean) / self._std
 
-    def _net(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, C, h, w)`` float32 of normalised photos (averaged over the flips with TTA)."""
-        out = self.engine(x)
+    def _net(self, x: torch.Tensor, probs: bool = False) -> torch.Tensor:
+        """Logits ``(B, C, h, w)`` float32 of normalised photos (averaged over the flips with TTA); with `probs`,
+        ``(B, 2C, h, w)``: the logits, then the class probabilities ``softmax(logits / temperature)`` averaged
+        over the same views."""
+        views = [self.engine(x)]
         if self.tta:
-            out = (out + self.engine(x.flip(3)).flip(3) + self.engine(x.flip(2)).flip(2)) / 3
+            views += [self.engine(x.flip(3)).flip(3), self.engine(x.flip(2)).flip(2)]
+        out = views[0] if len(views) == 1 else (views[0] + views[1] + views[2]) / 3
         if out.ndim != 4 or out.shape[1] != len(self.classes):
             raise ModelFileError(f"the network gave output of shape {tuple(out.shape)}, expected "
                                  f"(batch, {len(self.classes)}, h, w) for {len(self.classes)} classes")
-        return out
+        if not probs:
+            return out
+        p = sum(torch.softmax(v / self.temperature, 1) for v in views) / len(views)
+        return torch.cat([out, p], 1)
 
-    def _tiled_logits(self, arr: np.ndarray) -> torch.Tensor:
+    def _tiled_logits(self, arr: np.ndarray, probs: bool = False) -> torch.Tensor:
         h, w = arr.shape[:2]
         th, tw = self.tile_size
         x = self._normalise(torch.from_numpy(np.ascontiguousarray(pad_to(arr, th, tw)))[None])
-        return tiled_logits(self._net, x, (th, tw), self.overlap, self.batch_size, self._window)[0, :, :h, :w]
+        net = (lambda v: self._net(v, probs=True)) if probs else self._net
+        return tiled_logits(net, x, (th, tw), self.overlap, self.batch_size, self._window)[0, :, :h, :w]
 
-    def _logits(self, image: ImageLike) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    def _logits(self, image: ImageLike, probs: bool = False) -> Tuple[torch.Tensor, Tuple[int, int]]:
         arr, full, tiled = self._load(image)
         if tiled:
-            return self._tiled_logits(arr), full
-        return self._net(self._normalise(torch.from_numpy(np.ascontiguousarray(arr))[None]))[0], full
+            return self._tiled_logits(arr, probs), full
+        x = self._normalise(torch.from_numpy(np.ascontiguousarray(arr))[None])
+        return self._net(x, probs)[0], full
 
     def predict_logits(self, image: ImageLike) -> torch.Tensor:
         """Blended logits ``(C, h, w)`` float32 (CPU) at the working resolution :meth:`plan` gives.
@@ -192,6 +227,34 @@ class Predictor:
         """
         logits, full = self._logits(image)
         return upsample_argmax(logits, full, self.strip_bytes)
+
+    def predict_confidence(self, image: ImageLike, safe: Optional[Sequence[int]] = None,
+                           size: Optional[Tuple[int, int]] = None) -> "Prediction":
+        """Class map with the model's confidence, all ``(H, W)`` at the full size of `image` (or at ``size =
+        (h, w)``, resampled straight from the working resolution: e.g. a small map for landing analysis).
+
+        The probabilities are ``softmax(logits / temperature)`` (the model's calibration temperature, 1 if it has
+        none), averaged over the TTA views and blended over the tiles like the logits; they are held at the
+        working resolution only and upsampled bilinearly in strips, so a 6000x4000 photo never has a full-size
+        map per class.
+
+        Args:
+            image: a path, PIL image or ``(H, W, 3)`` uint8 array.
+            safe: class ids whose summed probability is ``p_safe`` (default: the landing finder's safe classes
+                present in the model's class table).
+        """
+        if safe is None:
+            safe = resolve_policy(self.classes, None, None)[0]
+        out, full = self._logits(image, probs=True)
+        full = tuple(size) if size is not None else full
+        c = len(self.classes)
+        logits, p = out[:c], out[c:]
+        top = logits.max(0).indices
+        maps = torch.stack([p[list(safe)].sum(0), p.gather(0, top[None])[0]])
+        up = np.empty((2, *full), dtype=np.float32)
+        for rows, strip in iter_upsampled(maps, full, self.strip_bytes):
+            up[:, rows] = strip.clamp(0, 1).cpu().numpy()
+        return Prediction(upsample_argmax(logits, full, self.strip_bytes), up[0], up[1])
 
     def describe(self, size: Tuple[int, int]) -> str:
         """One line saying how a photo of ``size = (H, W)`` is predicted."""

@@ -11,10 +11,12 @@ import pandas as pd
 from ..data.masks import ids_to_colour
 from ..outputs import save_figure, write_json, write_text
 
-__all__ = ["EVAL_FILES", "per_class_rows", "write_reports", "fmt", "describe_split"]
+__all__ = ["EVAL_FILES", "LANDING_FILES", "per_class_rows", "write_reports", "fmt", "describe_split", "safety_figure"]
 
 #: Files :func:`write_reports` writes into its output folder.
 EVAL_FILES = ("metrics.json", "per_class.csv", "per_class.md", "confusion.png", "iou.png", "examples.png")
+#: Files added when the landing finder is scored too.
+LANDING_FILES = ("landing_safety.csv", "landing_safety.png")
 
 
 def fmt(v: Optional[float], digits: int = 4) -> str:
@@ -70,6 +72,20 @@ def _markdown(metrics: Dict[str, Any], rows: List[Dict[str, Any]]) -> str:
                      f"mIoU {fmt(r['miou'])} over {len(r['miou_classes'])} classes "
                      f"({', '.join(r['miou_classes'])})")
     lines += ["", f"mIoU rule: {metrics['train_res']['miou_rule']}.", ""]
+    cal = metrics.get("calibration")
+    if cal:
+        lines += [f"Calibration at the training resolution (expected calibration error, 15 bins; temperature "
+                  f"{cal['temperature']:.3f}): top-class probability {fmt(cal['class']['before']['ece'])} -> "
+                  f"{fmt(cal['class']['after']['ece'])}, P(safe) {fmt(cal['p_safe']['before']['ece'])} -> "
+                  f"{fmt(cal['p_safe']['after']['ece'])}.", ""]
+    land = metrics.get("landing")
+    if land:
+        r = land["result"]
+        lines += [f"Landing at {land['size']}, clearance {land['settings']['clearance_px']:g} px, P(safe) >= "
+                  f"{r['threshold']:g}: top-1 spot truly safe in {r['top1_safe']} of {r['offered']} photos with a "
+                  f"spot ({fmt(r['top1_safe_rate'], 3) or 'n/a'}), {r['spots_safe']} of {r['spots']} spots truly safe, "
+                  f"{r['spots_touching']} touching a person, dog, car or bicycle, abstained on {r['abstained']} of "
+                  f"{r['photos']} photos, missed {r['missed']} (the truth had a spot).", ""]
     full = metrics.get("full_res") is not None
     head = ["id", "class", "support (train)", "IoU (train)", "accuracy (train)", "dice (train)"]
     if full:
@@ -150,9 +166,41 @@ def _examples_figure(examples: List[Tuple[str, np.ndarray, np.ndarray, np.ndarra
     return fig
 
 
+def safety_figure(landing: Dict[str, Any]):
+    """The landing safety trade-off: top-1 truly safe rate against abstention rate, one point per P(safe)
+    threshold (spots touching a person, dog, car or bicycle marked in red)."""
+    from matplotlib.figure import Figure
+
+    rows = [r for r in landing["rows"] if r["top1_safe_rate"] is not None]
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    xs = [r["abstention_rate"] for r in rows]
+    ys = [r["top1_safe_rate"] for r in rows]
+    ax.plot(xs, ys, "-o", color="tab:blue", zorder=1)
+    for r, x, y in zip(rows, xs, ys):
+        bad = r["spots_touching"] > 0
+        ax.scatter([x], [y], color="tab:red" if bad else "tab:blue", zorder=2)
+        ax.annotate(f"{r['threshold']:g}" + (f" ({r['spots_touching']} touching)" if bad else ""), (x, y),
+                    textcoords="offset points", xytext=(5, -10), fontsize=7)
+    chosen = landing["result"]
+    if chosen["top1_safe_rate"] is not None:
+        ax.scatter([chosen["abstention_rate"]], [chosen["top1_safe_rate"]], s=160, facecolors="none",
+                   edgecolors="black", label=f"default threshold {chosen['threshold']:g}", zorder=3)
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("abstention rate (photos with no spot offered)")
+    ax.set_ylabel("top-1 spot truly safe (share of photos with a spot)")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(min([0.5, *ys]) - 0.02, 1.01)
+    ax.set_title(f"landing safety by P(safe) threshold ({landing['size']}, clearance "
+                 f"{landing['settings']['clearance_px']:g} px)", fontsize=9)
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def write_reports(metrics: Dict[str, Any], examples, classes, out: Path) -> None:
-    """Write :data:`EVAL_FILES` into `out`, each atomically, from :func:`~dronefast.inference.evaluate.evaluate_model`'s
-    result and a list of ``(name, photo, truth, prediction)`` examples."""
+    """Write :data:`EVAL_FILES` into `out` (and :data:`LANDING_FILES` when the landing finder was scored), each
+    atomically, from :func:`~dronefast.inference.evaluate.evaluate_model`'s result and a list of
+    ``(name, photo, truth, prediction)`` examples."""
     rows = per_class_rows(metrics)
     write_json(out / "metrics.json", metrics)
     write_text(out / "per_class.csv", _csv_text(rows))
@@ -160,3 +208,6 @@ def write_reports(metrics: Dict[str, Any], examples, classes, out: Path) -> None
     save_figure(_confusion_figure(metrics), out / "confusion.png")
     save_figure(_iou_figure(metrics), out / "iou.png")
     save_figure(_examples_figure(examples, classes), out / "examples.png")
+    if metrics.get("landing"):
+        write_text(out / "landing_safety.csv", _csv_text(metrics["landing"]["rows"]))
+        save_figure(safety_figure(metrics["landing"]), out / "landing_safety.png")

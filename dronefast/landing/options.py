@@ -8,9 +8,9 @@ from typing import Any, Dict, Optional, Sequence
 
 from ..data.classes import ClassTable
 from .geometry import ground_sampling_distance
-from .policy import Hazards, resolve_policy
+from .policy import DEFAULT_MIN_P_SAFE, Hazards, resolve_policy
 
-__all__ = ["LandingOptions"]
+__all__ = ["LandingOptions", "DEFAULT_MIN_P_SAFE"]
 
 
 def _positive(name: str, v: Any) -> None:
@@ -33,6 +33,8 @@ class LandingOptions:
         top_k: spots per map.
         border_is_unsafe: count the area beyond the map's border as unsafe.
         min_separation_px: minimum distance between spots (None: twice the clearance).
+        min_p_safe: with a confidence map (the model's probability that each pixel is safe ground), pixels below
+            this are not landable, whatever their class; when no spot is left, the analysis abstains and says why.
     """
 
     clearance_px: Optional[float] = None
@@ -46,6 +48,7 @@ class LandingOptions:
     top_k: int = 5
     border_is_unsafe: bool = True
     min_separation_px: Optional[float] = None
+    min_p_safe: float = DEFAULT_MIN_P_SAFE
 
     def __post_init__(self) -> None:
         for name in ("clearance_px", "clearance_m", "gsd_m", "altitude_m", "focal_mm", "sensor_mm",
@@ -60,6 +63,8 @@ class LandingOptions:
             raise ValueError("altitude_m, focal_mm and sensor_mm go together")
         if self.clearance_m is not None and self.gsd_m is None and self.altitude_m is None:
             raise ValueError("clearance_m needs gsd_m or altitude_m, focal_mm and sensor_mm")
+        if not (isinstance(self.min_p_safe, (int, float)) and 0 <= self.min_p_safe <= 1):
+            raise ValueError(f"min_p_safe must be in [0, 1], got {self.min_p_safe!r}")
         if not (isinstance(self.top_k, int) and self.top_k >= 1):
             raise ValueError(f"top_k must be at least 1, got {self.top_k!r}")
         if isinstance(self.safe, str) or isinstance(self.hazards, str):
@@ -91,4 +96,4 @@ class LandingOptions:
                 "hazards": {classes.names[i]: w for i, w in weights.items()}, "clearance_px": clearance,
                 "clearance_m": self.clearance_m if gsd is None else clearance * gsd, "gsd_m": gsd,
                 "altitude_m": self.altitude_m, "focal_length_mm": self.focal_mm, "sensor_width_mm": self.sensor_mm,
-                "border_is_unsafe": self.border_is_unsafe, "top_k": self.top_k}
+                "border_is_unsafe": self.border_is_unsafe, "top_k": self.top_k, "min_p_safe": self.min_p_safe}

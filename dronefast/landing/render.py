@@ -27,13 +27,14 @@ def _font(size: int):
 
 def landing_overlay(image: Optional[Union[Image.Image, np.ndarray]], class_map: np.ndarray,
                     spots: Sequence[LandingSpot], classes: ClassTable, safe: Optional[Sequence[str]] = None,
-                    hazards: Optional[Hazards] = None,
-                    alpha: float = 0.5) -> Image.Image:
+                    hazards: Optional[Hazards] = None, alpha: float = 0.5,
+                    note: Optional[str] = None) -> Image.Image:
     """RGB picture of a landing analysis at the size of `class_map`.
 
     Safe pixels are tinted green (0, 255, 0), hazards red (255, 0, 0), unknown classes are left as they are;
-    each spot gets a yellow (255, 255, 0) circle of its free radius, a centre dot and its rank number. Each
-    tinted channel is ``base * (1 - alpha) + tint * alpha``, rounded half up.
+    each spot gets a yellow (255, 255, 0) circle of its free radius, a centre dot and its rank number (and, with the
+    model's confidence, its mean P(safe)). Each tinted channel is ``base * (1 - alpha) + tint * alpha``, rounded
+    half up. A `note` (e.g. why no spot is offered) is written across the top.
 
     Args:
         image: the photo (PIL or ``(H, W, 3)`` uint8), resized to the map if needed; None draws on the class
@@ -44,6 +45,7 @@ def landing_overlay(image: Optional[Union[Image.Image, np.ndarray]], class_map: 
         safe: landable class names (as given to :func:`find_landing_spots`).
         hazards: hazard names or weights (as given to :func:`find_landing_spots`).
         alpha: tint strength, 0..1.
+        note: a line of text drawn on a dark band at the top (None: none).
     """
     cm = as_class_map(class_map, classes)
     safe_ids, weights = resolve_policy(classes, safe, hazards)
@@ -70,6 +72,11 @@ def landing_overlay(image: Optional[Union[Image.Image, np.ndarray]], class_map: 
         draw.ellipse((sp.x - r, sp.y - r, sp.x + r, sp.y + r), outline=SPOT_COLOUR, width=lw)
         d = lw + 1
         draw.ellipse((sp.x - d, sp.y - d, sp.x + d, sp.y + d), fill=SPOT_COLOUR)
-        draw.text((sp.x + d + 2, sp.y - d - 2), str(rank), fill=(255, 255, 255), font=font, anchor="ld",
+        label = str(rank) if sp.p_safe_mean is None else f"{rank} P{sp.p_safe_mean:.2f}"
+        draw.text((sp.x + d + 2, sp.y - d - 2), label, fill=(255, 255, 255), font=font, anchor="ld",
                   stroke_width=max(1, lw), stroke_fill=(0, 0, 0))
+    if note:
+        band = max(12, min(h, w) // 20)
+        draw.rectangle((0, 0, w, band + 4), fill=(0, 0, 0))
+        draw.text((4, 2), note, fill=(255, 255, 0), font=_font(band - 2), anchor="la")
     return img

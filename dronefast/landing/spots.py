@@ -40,9 +40,9 @@ import numpy as np
 
 from ..data.classes import ClassTable
 from .geometry import distance_transform, local_maxima
-from .policy import Hazards, as_class_map, resolve_policy
+from .policy import DEFAULT_MIN_P_SAFE, Hazards, as_class_map, resolve_policy
 
-__all__ = ["LandingSpot", "landing_maps", "find_landing_spots", "spots_to_json"]
+__all__ = ["LandingSpot", "landable", "landing_maps", "find_landing_spots", "disc_stats", "spots_to_json"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class LandingSpot:
         radius_m: the same in metres when the GSD is known, else None.
         score: ranking score (px); equals `radius_px` unless a weighted hazard is closer than that.
         surface: name of the class under the centre.
+        p_safe_min, p_safe_mean: the smallest and the mean probability, by the model, that the ground is safe over
+            the disc of the required clearance around the centre (None without a confidence map).
     """
 
     x: int
@@ -64,11 +66,27 @@ class LandingSpot:
     radius_m: Optional[float]
     score: float
     surface: str
+    p_safe_min: Optional[float] = None
+    p_safe_mean: Optional[float] = None
+
+
+def landable(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequence[str]] = None,
+             p_safe: Optional[np.ndarray] = None, min_p_safe: float = 0.0) -> np.ndarray:
+    """``(H, W)`` bool: pixels of a safe class (and, with a confidence map `p_safe`, whose probability of being
+    safe is at least `min_p_safe`)."""
+    cm = as_class_map(class_map, classes)
+    ok = np.isin(cm, resolve_policy(classes, safe, None)[0])
+    if p_safe is not None:
+        p = np.asarray(p_safe)
+        if p.shape != cm.shape:
+            raise ValueError(f"the confidence map is {p.shape[::-1]} (WxH) but the class map {cm.shape[::-1]}")
+        ok &= p >= min_p_safe
+    return ok
 
 
 def landing_maps(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequence[str]] = None,
-                 hazards: Optional[Hazards] = None,
-                 border_is_unsafe: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+                 hazards: Optional[Hazards] = None, border_is_unsafe: bool = True,
+                 p_safe: Optional[np.ndarray] = None, min_p_safe: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
     """Free-radius and score maps of a class map (see the module docstring for definitions).
 
     Args:
@@ -77,13 +95,15 @@ def landing_maps(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequ
         safe: names of landable classes (default :data:`DEFAULT_SAFE`).
         hazards: names of obstacle classes, or ``{name: weight >= 1}`` (default :data:`DEFAULT_HAZARDS`).
         border_is_unsafe: count the area beyond the image border as unsafe.
+        p_safe, min_p_safe: a ``(H, W)`` map of the model's probability that each pixel is safe; pixels below
+            `min_p_safe` are not landable (they count as unknown ground), whatever their class.
 
     Returns:
         ``(radius, score)``: two ``(H, W)`` float64 arrays in pixels.
     """
     cm = as_class_map(class_map, classes)
-    safe_ids, weights = resolve_policy(classes, safe, hazards)
-    radius = distance_transform(~np.isin(cm, safe_ids), border_is_unsafe)
+    _, weights = resolve_policy(classes, safe, hazards)
+    radius = distance_transform(~landable(cm, classes, safe, p_safe, min_p_safe), border_is_unsafe)
     score = radius.copy()
     for w in sorted(set(weights.values())):
         if w > 1:  # weight-1 hazards are already within the free radius
@@ -93,12 +113,38 @@ def landing_maps(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequ
     return radius, score
 
 
+def _clearance(clearance_px: Optional[float], clearance_m: Optional[float], gsd_m: Optional[float]) -> float:
+    """The required free radius in pixels, checked."""
+    if (clearance_px is None) == (clearance_m is None):
+        raise ValueError("give exactly one of clearance_px and clearance_m")
+    if gsd_m is not None and not (math.isfinite(gsd_m) and gsd_m > 0):
+        raise ValueError(f"gsd_m must be a positive number, got {gsd_m!r}")
+    if clearance_m is not None:
+        if gsd_m is None:
+            raise ValueError("clearance_m needs gsd_m (metres per pixel of the class map)")
+        clearance_px = clearance_m / gsd_m
+    if not (math.isfinite(clearance_px) and clearance_px > 0):
+        raise ValueError(f"the clearance must be a positive number, got {clearance_px!r} px")
+    return float(clearance_px)
+
+
+def disc_stats(values: np.ndarray, x: int, y: int, radius: float) -> Tuple[float, float]:
+    """``(min, mean)`` of a ``(H, W)`` map over the pixels whose centres lie within `radius` of ``(x, y)``."""
+    h, w = values.shape
+    r = int(math.floor(radius))
+    y0, y1, x0, x1 = max(0, y - r), min(h, y + r + 1), max(0, x - r), min(w, x + r + 1)
+    yy, xx = np.ogrid[y0:y1, x0:x1]
+    inside = (yy - y) ** 2 + (xx - x) ** 2 <= radius * radius
+    v = values[y0:y1, x0:x1][inside]
+    return float(v.min()), float(v.mean())
+
+
 def find_landing_spots(class_map: np.ndarray, classes: ClassTable, clearance_px: Optional[float] = None,
                        clearance_m: Optional[float] = None, gsd_m: Optional[float] = None,
-                       safe: Optional[Sequence[str]] = None,
-                       hazards: Optional[Hazards] = None,
+                       safe: Optional[Sequence[str]] = None, hazards: Optional[Hazards] = None,
                        top_k: Optional[int] = 5, border_is_unsafe: bool = True,
-                       min_separation_px: Optional[float] = None) -> List[LandingSpot]:
+                       min_separation_px: Optional[float] = None, p_safe: Optional[np.ndarray] = None,
+                       min_p_safe: float = DEFAULT_MIN_P_SAFE) -> List[LandingSpot]:
     """The best landing spots of a class map, best first (an empty list when no safe area is big enough).
 
     Args:
@@ -113,23 +159,18 @@ def find_landing_spots(class_map: np.ndarray, classes: ClassTable, clearance_px:
         top_k: at most this many spots (None: all).
         border_is_unsafe: count the area beyond the image border as unsafe.
         min_separation_px: minimum distance between spot centres (default ``2 * clearance``).
+        p_safe: ``(H, W)`` probability, by the model, that each pixel is safe
+            (:meth:`~dronefast.inference.predictor.Predictor.predict_confidence`); pixels below `min_p_safe` are
+            not landable, and each spot gets the min and mean of `p_safe` over its clearance disc.
+        min_p_safe: the least probability of safe ground a pixel needs to be landable (with `p_safe`; default
+            :data:`~dronefast.landing.policy.DEFAULT_MIN_P_SAFE`).
     """
-    if (clearance_px is None) == (clearance_m is None):
-        raise ValueError("give exactly one of clearance_px and clearance_m")
-    if gsd_m is not None and not (math.isfinite(gsd_m) and gsd_m > 0):
-        raise ValueError(f"gsd_m must be a positive number, got {gsd_m!r}")
-    if clearance_m is not None:
-        if gsd_m is None:
-            raise ValueError("clearance_m needs gsd_m (metres per pixel of the class map)")
-        clearance_px = clearance_m / gsd_m
-    if not (math.isfinite(clearance_px) and clearance_px > 0):
-        raise ValueError(f"the clearance must be a positive number, got {clearance_px!r} px")
+    clearance_px = _clearance(clearance_px, clearance_m, gsd_m)
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     sep = 2.0 * clearance_px if min_separation_px is None else float(min_separation_px)
-
     cm = as_class_map(class_map, classes)
-    radius, score = landing_maps(cm, classes, safe, hazards, border_is_unsafe)
+    radius, score = landing_maps(cm, classes, safe, hazards, border_is_unsafe, p_safe, min_p_safe)
     # A clearance converted from metres (1.6 m / 0.1 m/px = 16.000000000000004 px) must still admit 16 px.
     cand = local_maxima(score, radius >= clearance_px * (1 - 1e-9))
     ys, xs = np.nonzero(cand)
@@ -146,18 +187,22 @@ def find_landing_spots(class_map: np.ndarray, classes: ClassTable, clearance_px:
         i = int(np.argmax(alive))  # first alive = best remaining
         y, x = int(ys[i]), int(xs[i])
         rad = float(r[i])
+        conf = disc_stats(np.asarray(p_safe), x, y, clearance_px) if p_safe is not None else (None, None)
         spots.append(LandingSpot(x=x, y=y, radius_px=rad, radius_m=None if gsd_m is None else rad * gsd_m,
-                                 score=float(s[i]), surface=classes.names[int(cm[y, x])]))
+                                 score=float(s[i]), surface=classes.names[int(cm[y, x])], p_safe_min=conf[0],
+                                 p_safe_mean=conf[1]))
         alive &= (ys - y) ** 2 + (xs - x) ** 2 >= sep * sep
         alive[i] = False
     return spots
 
 
-def spots_to_json(spots: Sequence[LandingSpot], meta: Optional[Mapping[str, Any]] = None) -> dict:
-    """JSON-ready dict ``{"meta": meta, "spots": [{"rank": 1, "x", "y", "radius_px", ...}, ...]}``
-    (infinite radii become None)."""
+def spots_to_json(spots: Sequence[LandingSpot], meta: Optional[Mapping[str, Any]] = None,
+                  verdict: Optional[Mapping[str, Any]] = None) -> dict:
+    """JSON-ready dict ``{"meta": meta, "verdict": verdict, "spots": [{"rank": 1, "x", "y", "radius_px", ...},
+    ...]}`` (infinite radii become None; the verdict says whether the finder abstained, and why)."""
     def clean(v):
         return None if isinstance(v, float) and not math.isfinite(v) else v
 
     out = [{"rank": i, **{k: clean(v) for k, v in asdict(sp).items()}} for i, sp in enumerate(spots, start=1)]
-    return {"meta": dict(meta or {}), "spots": out}
+    return {"meta": dict(meta or {}), "verdict": dict(verdict or {"abstained": not spots, "reason": None}),
+            "spots": out}

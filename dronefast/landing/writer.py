@@ -1,5 +1,6 @@
-"""A landing analysis written to disk: ``<stem>.landing.json`` (ranked spots and settings) and
-``<stem>.landing.png`` (the overlay), each atomically."""
+"""A landing analysis: the spots of a class map (with the model's confidence when there is one), the verdict
+(abstain, and why, when no spot is safe enough), and the files: ``<stem>.landing.json`` (verdict, ranked spots,
+settings) and ``<stem>.landing.png`` (the overlay), each written atomically."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,31 +15,70 @@ from ..sizes import format_size
 from .options import LandingOptions
 from .policy import resolve_policy
 from .render import landing_overlay
-from .spots import LandingSpot, find_landing_spots, spots_to_json
+from .spots import (
+    LandingSpot,
+    find_landing_spots,
+    landable,
+    landing_maps,
+    spots_to_json,
+)
 
-__all__ = ["analyse_landing", "write_landing"]
+__all__ = ["analyse_landing", "landing_verdict", "write_landing"]
 
 
-def analyse_landing(class_map: np.ndarray, classes: ClassTable, options: LandingOptions
-                    ) -> Tuple[List[LandingSpot], Dict[str, Any]]:
-    """The spots of a ``(H, W)`` class map under `options`, and the settings as resolved for it (JSON-ready)."""
+def analyse_landing(class_map: np.ndarray, classes: ClassTable, options: LandingOptions,
+                    p_safe: Optional[np.ndarray] = None) -> Tuple[List[LandingSpot], Dict[str, Any]]:
+    """The spots of a ``(H, W)`` class map under `options` (with `p_safe`, the model's ``(H, W)`` probability of
+    safe ground, only pixels with at least ``options.min_p_safe`` are landable), and the settings as resolved for
+    the map, JSON-ready, with the ``verdict`` (see :func:`landing_verdict`)."""
     h, w = class_map.shape
     o = options
     spots = find_landing_spots(class_map, classes, clearance_px=o.clearance_px, clearance_m=o.clearance_m,
                                gsd_m=o.gsd_for(w), safe=o.safe, hazards=o.hazards, top_k=o.top_k,
-                               border_is_unsafe=o.border_is_unsafe, min_separation_px=o.min_separation_px)
+                               border_is_unsafe=o.border_is_unsafe, min_separation_px=o.min_separation_px,
+                               p_safe=p_safe, min_p_safe=o.min_p_safe)
     safe_ids, _ = resolve_policy(classes, o.safe, o.hazards)
     meta = {"size": format_size((h, w)), **o.describe(classes, w),
-            "safe_fraction": float(np.isin(class_map, safe_ids).mean())}
+            "safe_fraction": float(np.isin(class_map, safe_ids).mean()), "confidence": p_safe is not None}
+    if p_safe is None:
+        meta.pop("min_p_safe")
+    else:
+        meta["confident_safe_fraction"] = float(landable(class_map, classes, o.safe, p_safe, o.min_p_safe).mean())
+    meta["verdict"] = landing_verdict(spots, class_map, classes, options, p_safe, meta)
     return spots, meta
 
 
+def landing_verdict(spots: List[LandingSpot], class_map: np.ndarray, classes: ClassTable, options: LandingOptions,
+                    p_safe: Optional[np.ndarray], meta: Dict[str, Any]) -> Dict[str, Any]:
+    """``{"abstained": bool, "reason": str or None}``: when no spot passes, say why instead of offering the least
+    bad one (no safe ground at all; not enough of it the model is sure of; no safe area wide enough)."""
+    if spots:
+        return {"abstained": False, "reason": None}
+    clearance = meta["clearance_px"]
+    if meta["safe_fraction"] == 0:
+        return {"abstained": True, "reason": "no safe ground: no pixel of a landable class"}
+    radius, _ = landing_maps(class_map, classes, options.safe, options.hazards, options.border_is_unsafe, p_safe,
+                             options.min_p_safe)
+    widest = float(radius.max()) if radius.size else 0.0
+    if p_safe is not None and meta["confident_safe_fraction"] < meta["safe_fraction"] / 2:
+        why = (f"the model is unsure: only {100 * meta['confident_safe_fraction']:.1f}% of the photo is safe ground "
+               f"with P(safe) >= {options.min_p_safe:g} (safe classes cover {100 * meta['safe_fraction']:.1f}%)")
+    else:
+        why = "no safe area is wide enough"
+    return {"abstained": True,
+            "reason": f"{why}; the widest free radius is {widest:.1f} px, the clearance asks for {clearance:.1f} px"}
+
+
 def write_landing(class_map: np.ndarray, classes: ClassTable, options: LandingOptions, json_path: Path,
-                  png_path: Path, photo: Optional[Image.Image] = None, source: Optional[Dict[str, Any]] = None
-                  ) -> Tuple[List[LandingSpot], float]:
-    """Find the spots of `class_map` ``(H, W)`` and write them with their settings (JSON) and the overlay on
-    `photo` (or on the class colours) as PNG; returns ``(spots, clearance in pixels)``."""
-    spots, meta = analyse_landing(class_map, classes, options)
-    write_json(json_path, spots_to_json(spots, {**(source or {}), **meta}))
-    save_image(landing_overlay(photo, class_map, spots, classes, options.safe, options.hazards), png_path)
-    return spots, meta["clearance_px"]
+                  png_path: Path, photo: Optional[Image.Image] = None, source: Optional[Dict[str, Any]] = None,
+                  p_safe: Optional[np.ndarray] = None) -> Tuple[List[LandingSpot], Dict[str, Any]]:
+    """Analyse `class_map` ``(H, W)`` (with the confidence map `p_safe` when given) and write the verdict, the spots
+    and their settings (JSON) and the overlay on `photo` (or on the class colours) as PNG; returns
+    ``(spots, meta)`` (``meta["clearance_px"]``, ``meta["verdict"]``)."""
+    spots, meta = analyse_landing(class_map, classes, options, p_safe)
+    verdict = meta.pop("verdict")
+    write_json(json_path, spots_to_json(spots, {**(source or {}), **meta}, verdict))
+    overlay = landing_overlay(photo, class_map, spots, classes, options.safe, options.hazards,
+                              note=verdict["reason"])
+    save_image(overlay, png_path)
+    return spots, {**meta, "verdict": verdict}

@@ -8,7 +8,6 @@ arbitrary code when loaded, so dronefast loads it only when asked (``allow_pickl
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
@@ -20,13 +19,13 @@ from ..data.classes import ClassTable
 from ..errors import ModelFileError
 from ..outputs import atomic_path, write_json
 from .encoders import ARCHS, Encoder
-from .files import model_paths
+from .files import MODEL_FORMAT, check_description, model_paths, read_description
 
-__all__ = ["ModelInfo", "save_model", "load_model", "model_paths", "build_model", "MODEL_FORMAT"]
+__all__ = ["ModelInfo", "save_model", "load_model", "model_paths", "build_model", "MODEL_FORMAT", "FORMAT_VERSION",
+           "output_channels"]
 
 PathLike = Union[str, Path]
-MODEL_FORMAT = "dronefast-unet"
-#: 2 added ``work_size``; files of version 1 still load.
+#: 2 added ``work_size`` and ``temperature``; files of version 1 still load.
 FORMAT_VERSION = 2
 
 
@@ -44,6 +43,8 @@ class ModelInfo:
         work_size: ``(height, width)`` whole photos were brought to before training windows of `size` were cut
             from them (object-scale training; prediction then brings photos to this scale and tiles them), or None
             for a model trained on whole photos squished to `size`.
+        temperature: calibration: logits are divided by it before the softmax when probabilities are asked for
+            (fitted on the validation photos after training; 1: none). The predicted classes do not depend on it.
         extra: anything else worth keeping (metrics, training arguments).
     """
 
@@ -55,6 +56,7 @@ class ModelInfo:
     void_code: Optional[int] = 0
     unet: Dict[str, Any] = field(default_factory=dict)
     work_size: Optional[Tuple[int, int]] = None
+    temperature: float = 1.0
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> Dict[str, Any]:
@@ -65,17 +67,15 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any], source: str = "json") -> "ModelInfo":
-        """Inverse of :meth:`to_json`; raises :class:`ModelFileError` on a malformed dict."""
-        if d.get("format") != MODEL_FORMAT:
-            raise ModelFileError(f"{source}: not a dronefast model description (format={d.get('format')!r})")
-        try:
-            return cls(arch=d["arch"], classes=ClassTable.from_dict(d["classes"], source), size=tuple(d["size"]),
-                       mean=tuple(d["mean"]), std=tuple(d["std"]), void_code=d.get("void_code"),
-                       unet=dict(d.get("unet", {})),
-                       work_size=None if d.get("work_size") is None else tuple(d["work_size"]),
-                       extra=dict(d.get("extra", {})))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ModelFileError(f"{source}: malformed model description ({type(e).__name__}: {e})") from None
+        """Inverse of :meth:`to_json`, after checking every field of `d`
+        (:func:`~dronefast.models.files.check_description`); one :class:`ModelFileError` naming `source` and the
+        field otherwise."""
+        check_description(d, source)
+        return cls(arch=d["arch"], classes=ClassTable.from_dict(d["classes"], source), size=tuple(d["size"]),
+                   mean=tuple(d["mean"]), std=tuple(d["std"]), void_code=d.get("void_code"),
+                   unet=dict(d.get("unet", {})),
+                   work_size=None if d.get("work_size") is None else tuple(d["work_size"]),
+                   temperature=float(d.get("temperature", 1.0)), extra=dict(d.get("extra", {})))
 
 
 def build_model(info: ModelInfo) -> nn.Module:
@@ -129,10 +129,11 @@ def load_model(path: PathLike, device: Union[str, torch.device] = "cpu", allow_p
     for p in (wpath, jpath):
         if not p.is_file():
             raise ModelFileError(f"{p}: model file not found")
-    try:
-        info = ModelInfo.from_json(json.loads(jpath.read_text(encoding="utf-8")), str(jpath))
-    except json.JSONDecodeError as e:
-        raise ModelFileError(f"{jpath}: not valid JSON ({e})") from None
+    info = ModelInfo.from_json(read_description(jpath), str(jpath))
+    n_out = output_channels(wpath)
+    if n_out != len(info.classes):
+        raise ModelFileError(f"{jpath}: classes: {len(info.classes)} classes, but the weights in {wpath.name} "
+                             f"predict {n_out}; the description and the weights do not belong together")
     model = build_model(info)
     from safetensors import SafetensorError
     from safetensors.torch import load_model as st_load
@@ -142,7 +143,31 @@ def load_model(path: PathLike, device: Union[str, torch.device] = "cpu", allow_p
     except (SafetensorError, RuntimeError, OSError, ValueError) as e:
         raise ModelFileError(f"{wpath}: weights cannot be loaded safely into {info.arch} U-Net "
                              f"({type(e).__name__}: {str(e)[:300]})") from None
+    bad = next((k for k, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()),
+               None)
+    if bad is not None:
+        raise ModelFileError(f"{wpath}: weight {bad} holds NaN or infinite values; the model cannot predict")
     return model.to(device).eval(), info
+
+
+def output_channels(weights: PathLike) -> int:
+    """Classes a U-Net's saved weights predict (output channels of its last layer, ``layers.N.0.weight``), read from
+    the safetensors header without loading the weights; ModelFileError naming the file when it is damaged
+    (truncated, a header that does not fit the file) or not a dronefast U-Net's weights."""
+    from safetensors import SafetensorError, safe_open
+
+    weights = Path(weights)
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise ModelFileError(f"{weights}: not a complete safetensors file: truncated, damaged or another format "
+                             f"({type(e).__name__}: {str(e)[:200]})") from None
+    indices = [int(k.split(".")[1]) for k in shapes if k.startswith("layers.") and k.split(".")[1].isdigit()]
+    last = shapes.get(f"layers.{max(indices, default=-1)}.0.weight")  # the last layer with weights: the 1x1 conv
+    if last is None or len(last) != 4:
+        raise ModelFileError(f"{weights}: not the weights of a dronefast U-Net (no final layers.N.0.weight)")
+    return int(last[0])
 
 
 def _load_pickle(path: Path, device) -> Tuple[nn.Module, ModelInfo]:

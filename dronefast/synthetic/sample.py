@@ -217,11 +217,15 @@ def generate_sample(dst: PathLike, n: int = DEFAULT_N, size: Tuple[int, int] = D
     return dst
 
 
-def default_sample_path() -> Path:
-    """Cache folder of the built-in sample: ``$DRONEFAST_CACHE`` (or ``~/.cache/dronefast``) ``/sample-v<N>``."""
+def cache_root() -> Path:
+    """dronefast's cache folder: ``$DRONEFAST_CACHE``, else ``~/.cache/dronefast``."""
     root = os.environ.get("DRONEFAST_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "dronefast"
-    return base / f"sample-v{GENERATOR_VERSION}"
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "dronefast"
+
+
+def default_sample_path() -> Path:
+    """Cache folder of the built-in sample: :func:`cache_root` ``/sample-v<N>``."""
+    return cache_root() / f"sample-v{GENERATOR_VERSION}"
 
 
 def ensure_sample(path: Optional[PathLike] = None, **kw) -> Path:

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from ..data.split import Split
 from ..models.archs import ARCHS, DEFAULT_ARCH
+from ..models.files import MAX_MODEL_PIXELS, MAX_MODEL_SIDE
 from .recipes import DEFAULT_RECIPE, RECIPES, WEIGHT_METHODS, Recipe, get_recipe
 
 __all__ = ["TrainConfig", "ResolvedConfig", "MIN_LR_FIND_ITERS", "AUGMENTS", "PRECISION_CHOICES"]
@@ -57,12 +58,15 @@ class TrainConfig:
             random windows of `size` from them; default the recipe's.
         whole_photos: train on whole photos squished to `size` even if the recipe works at object scale.
         repeats: windows drawn from each training photo per epoch (object-scale training); default the recipe's.
+        context: object-scale training items show between 1x and `context` times a window's extent, shrunk to
+            `size` (1: plain windows); default the recipe's.
         pretrained: ImageNet encoder weights; None = yes for real data, no for the synthetic sample.
         weights: local encoder checkpoint (offline machines).
         resume: continue an interrupted run in `out` from its last checkpoint.
         overwrite: replace the run in `out` (finished or interrupted); without it such a folder is refused.
         keep_checkpoint: keep ``models/last.pth`` (with the optimizer state, for ``--resume``) after the run
             finished; by default it is removed then.
+        score_test: score the test photos once training is done (``metrics.json``'s ``test``).
         workers: DataLoader workers (items are cached in memory; 0 is fastest on few cores).
         precision: ``auto`` (bf16/fp16 on GPU, fp32 on CPU), ``fp32``, ``bf16``, ``fp16``.
         void_code: class excluded from accuracy_mask and mIoU (0 = unlabeled; -1 = none, as the reference).
@@ -97,11 +101,13 @@ class TrainConfig:
     work_size: Optional[Size] = None
     whole_photos: bool = False
     repeats: Optional[int] = None
+    context: Optional[float] = None
     pretrained: Optional[bool] = None
     weights: Optional[PathLike] = None
     resume: bool = False
     overwrite: bool = False
     keep_checkpoint: bool = False
+    score_test: bool = True
     workers: int = 0
     precision: str = "auto"
     void_code: int = 0
@@ -123,8 +129,11 @@ class TrainConfig:
             bad("recipe", f"one of {', '.join(RECIPES)} or a Recipe")
         if self.arch not in ARCHS:
             bad("arch", f"one of {', '.join(ARCHS)}")
-        if self.size is not None and (len(self.size) != 2 or min(int(v) for v in self.size) < 1):
-            bad("size", "a positive (height, width)")
+        if self.size is not None and (len(self.size) != 2 or min(int(v) for v in self.size) < 1
+                                      or max(self.size) > MAX_MODEL_SIDE
+                                      or self.size[0] * self.size[1] > MAX_MODEL_PIXELS):
+            bad("size", f"a positive (height, width), at most {MAX_MODEL_SIDE} a side and {MAX_MODEL_PIXELS} pixels "
+                        f"(what a model file may hold)")
         for name in ("bs", "epochs"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 bad(name, "at least 1")
@@ -149,6 +158,8 @@ class TrainConfig:
             bad("work_size", "a positive (height, width)")
         if self.repeats is not None and self.repeats < 1:
             bad("repeats", "at least 1")
+        if self.context is not None and not (math.isfinite(self.context) and self.context >= 1):
+            bad("context", "at least 1")
         if self.augment is not None and self.augment not in AUGMENTS:
             bad("augment", f"one of {', '.join(AUGMENTS)}")
         if self.class_weights is not None and self.class_weights not in WEIGHT_METHODS:
@@ -175,6 +186,7 @@ class TrainConfig:
             config=self, recipe=rec, on_sample=on_sample, pretrained=pretrained, out=Path(self.out),
             size=tuple(self.size) if self.size else default_size,
             work_size=tuple(work) if work else None, repeats=(self.repeats or rec.repeats) if work else 1,
+            context=(self.context or rec.context) if work else 1.0,
             split=Split(self.valid_pct, self.seed, self.test_pct,
                         None if self.test_stems is None else tuple(self.test_stems)),
             bs=rec.bs if self.bs is None else self.bs, epochs=epochs,
@@ -208,6 +220,7 @@ class ResolvedConfig:
     size: Size
     work_size: Optional[Size]
     repeats: int
+    context: float
     split: Split
     bs: int
     epochs: int
@@ -221,7 +234,8 @@ class ResolvedConfig:
         c = self.config
         return {"recipe": self.recipe.name, "recipe_settings": self.recipe.as_dict(), "arch": c.arch,
                 "size": list(self.size), "work_size": None if self.work_size is None else list(self.work_size),
-                "repeats": self.repeats, "bs": self.bs, "epochs": self.epochs, "unfrozen_epochs": self.unfrozen_epochs,
+                "repeats": self.repeats, "context": self.context, "bs": self.bs, "epochs": self.epochs,
+                "unfrozen_epochs": self.unfrozen_epochs,
                 "pct_start": self.pct_start, "monitor": self.monitor, **self.split.as_dict(),
                 "pretrained": self.pretrained, "weights": None if c.weights is None else str(c.weights),
                 "void_code": c.void_code, "precision": c.precision, "channels_last": c.channels_last}

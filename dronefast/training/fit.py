@@ -4,8 +4,17 @@ through it), and the choice of numeric precision.
 
 :func:`fit_reference` runs it with a frozen encoder first (when pretrained), then an optional unfrozen stage
 with discriminative learning rates, keeps the best weights (loaded at the end), logs each epoch with fastai's
-``CSVLogger``, and checkpoints model and optimizer after every epoch so an interrupted run resumes where it
-stopped (:func:`fit_reference` with ``resume=True``).
+``CSVLogger``, and checkpoints model, optimizer, random states and progress after every epoch so an interrupted
+run resumes where it stopped (:func:`fit_reference` with ``resume=True``).
+
+A resumed run gives the history an uninterrupted one gives, bit for bit, on the same device with the same settings:
+the checkpoint is taken at the end of an epoch (after validation) and holds everything the next epoch depends on
+(weights, optimizer state, Python / NumPy / torch / DataLoader random states, the best value so far and the
+Recorder's smoothed loss), and the resumed ``fit_one_cycle`` sees the epoch numbers and count of the uninterrupted
+one (:class:`~dronefast.training.callbacks.ResumeFit`), so its learning rates and momentums are computed from the
+very same ``pct_train`` values. An epoch that was under way when the run was killed is done again from its start,
+and logged once. Resuming at a stage boundary starts the next stage from the best weights of the finished one, as
+the uninterrupted run does (``SaveModelCallback`` loads them at the end of each stage).
 """
 from __future__ import annotations
 
@@ -14,27 +23,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-import numpy as np
 import pandas as pd
-import torch
 from fastai.callback.core import Callback
-from fastai.callback.schedule import ParamScheduler, combined_cos, valley
+from fastai.callback.schedule import valley
 from fastai.learner import Learner
 from fastai.torch_core import norm_types, rank_distrib
 
-from ..outputs import save_figure, write_text
+from ..outputs import make_folder, save_figure, write_text
 from .callbacks import (
     BEST_NAME,
-    CHECKPOINT_NAME,
     STATE_FILE,
     AtomicCSVLogger,
     BestModel,
     Checkpoint,
-    EpochOffset,
-    ShiftedSchedule,
+    ResumeFit,
+    load_checkpoint,
     set_rng_state,
 )
 from .config import MIN_LR_FIND_ITERS
+from .lean import streamline
 
 __all__ = ["find_lr", "fit_reference", "Stage", "plan_stages", "read_progress", "is_frozen", "merge_logs"]
 
@@ -51,6 +58,7 @@ def find_lr(learn: Learner, plot_path: Optional[PathLike] = None, num_it: int = 
     if num_it < MIN_LR_FIND_ITERS:
         raise ValueError(f"lr_find needs num_it >= {MIN_LR_FIND_ITERS} (its suggestion ignores the first 10% and the "
                          f"last 5 steps), got {num_it}")
+    streamline(learn)
     sugg = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False, suggest_funcs=(valley,))
     lr = float(sugg.valley)
     if plot_path is not None:
@@ -86,42 +94,35 @@ def plan_stages(learn: Learner, epochs: int, lr: float, unfrozen_epochs: int = 0
     return stages
 
 
-def _one_cycle(learn: Learner, n_epoch: int, lr_max, pct_start: float, start_epoch: int, cbs: List[Callback]):
-    """fastai's ``fit_one_cycle``, able to start at `start_epoch` with the schedule where it would be then."""
-    if start_epoch == 0:
-        return learn.fit_one_cycle(n_epoch, lr_max, pct_start=pct_start, cbs=cbs)
-    if learn.opt is None:
-        learn.create_opt()
-    learn.opt.set_hyper("lr", lr_max)
-    lrs = np.array([h["lr"] for h in learn.opt.hypers])
-    start = start_epoch / n_epoch
-    scheds = {"lr": ShiftedSchedule(combined_cos(pct_start, lrs / 25.0, lrs, lrs / 1e5), start),
-              "mom": ShiftedSchedule(combined_cos(pct_start, *learn.moms), start)}
-    learn.fit(n_epoch - start_epoch, cbs=[ParamScheduler(scheds), EpochOffset(start_epoch), *cbs])
+def _one_cycle(learn: Learner, n_epoch: int, lr_max, pct_start: float, start_epoch: int, cbs: List[Callback],
+               smooth_loss: Optional[Dict] = None):
+    """fastai's ``fit_one_cycle`` of `n_epoch` epochs, or its continuation from `start_epoch` exactly as the
+    uninterrupted one goes on (:class:`~dronefast.training.callbacks.ResumeFit`)."""
+    if start_epoch:
+        cbs = [ResumeFit(start_epoch, n_epoch, smooth_loss), *cbs]
+    learn.fit_one_cycle(n_epoch - start_epoch, lr_max, pct_start=pct_start, cbs=cbs)
 
 
 def read_progress(learn: Learner) -> Optional[Dict]:
-    """The progress an interrupted run recorded (``models/checkpoint.json``), or None."""
+    """The progress an interrupted run recorded (``models/checkpoint.json``, a readable copy of the progress in
+    ``models/last.pth``), or None."""
     f = learn.path / learn.model_dir / STATE_FILE
     return json.loads(f.read_text()) if f.is_file() else None
 
 
-def _restore(learn: Learner, tracker: BestModel) -> Tuple[int, int]:
-    """Load the checkpoint of an interrupted run into `learn` and `tracker`; ``(stage, epochs done in it)``."""
-    state = read_progress(learn)
-    if state is None:
-        raise FileNotFoundError(f"nothing to resume: {learn.path / learn.model_dir / STATE_FILE} not found")
-    learn.load(CHECKPOINT_NAME, with_opt=True)
-    if state.get("best") is not None:
-        tracker.best = state["best"]
-    return state["stage"], state["epochs_done"]
-
-
-def _restore_rng(learn: Learner) -> None:
-    """Put back the random states saved with the checkpoint (shuffling, augmentations), if any."""
-    f = learn.path / learn.model_dir / f"{CHECKPOINT_NAME}.rng.pth"
-    if f.is_file():
-        set_rng_state(torch.load(f, weights_only=False), learn.dls)
+def _restore(learn: Learner, tracker: BestModel, stages: List[Stage]) -> Tuple[int, int, Dict]:
+    """Load the checkpoint of an interrupted run into `learn` and `tracker`; ``(stage, epochs done in it, the
+    checkpoint's progress and random states)``. At a stage boundary the best weights so far are loaded, as
+    ``SaveModelCallback`` loads them at the end of a stage."""
+    state = load_checkpoint(learn)
+    progress = state["progress"]
+    if progress.get("best") is not None:
+        tracker.best = progress["best"]
+    stage, done = int(progress["stage"]), int(progress["epochs_done"])
+    best = learn.path / learn.model_dir / f"{BEST_NAME}.pth"
+    if stage + 1 < len(stages) and done >= stages[stage].epochs and best.is_file():
+        learn.load(BEST_NAME, with_opt=False)
+    return stage, done, state
 
 
 def fit_reference(learn: Learner, epochs: int = 10, lr: float = 1e-3, pct_start: float = 0.8,
@@ -139,8 +140,9 @@ def fit_reference(learn: Learner, epochs: int = 10, lr: float = 1e-3, pct_start:
             the encoder's early layers getting the smallest.
         monitor, comp: the value the best epoch is chosen by (any metric or loss; comp np.greater / np.less,
             default by name as fastai does).
-        resume: continue from ``models/last.pth`` and ``models/checkpoint.json`` of an interrupted run
-            (optimizer state and random states included); stages and epochs already done are skipped.
+        resume: continue from ``models/last.pth`` of an interrupted run (optimizer state, random states and
+            progress included); stages and epochs already done are skipped, and the history comes out as an
+            uninterrupted run's (module docstring). RunFolderError when there is nothing to resume.
         log_name: CSV history file in ``learn.path`` (a ``stage`` column tells the stages apart).
 
     Returns:
@@ -148,10 +150,11 @@ def fit_reference(learn: Learner, epochs: int = 10, lr: float = 1e-3, pct_start:
         The best weights (``models/best.pth``) are loaded into `learn` at the end. Launched distributed, only
         rank 0 writes the checkpoint and the logs (and returns the history; the other ranks an empty frame).
     """
+    streamline(learn)  # fastai's loop without its per-step syncs and idle dispatch (lean.py): the same results
     stages = plan_stages(learn, epochs, lr, unfrozen_epochs, unfrozen_lr)
     tracker = BestModel(monitor=monitor, comp=comp, fname=BEST_NAME, reset_on_fit=False)
-    done_stage, done_epochs = _restore(learn, tracker) if resume else (0, 0)
-    learn.path.mkdir(parents=True, exist_ok=True)
+    done_stage, done_epochs, state = _restore(learn, tracker, stages) if resume else (0, 0, None)
+    make_folder(learn.path)
     logs, ran = [f"{Path(log_name).stem}.stage{i}.csv" for i in range(len(stages))], False
     for i, st in enumerate(stages):
         if i < done_stage or (i == done_stage and done_epochs >= st.epochs):
@@ -162,12 +165,13 @@ def fit_reference(learn: Learner, epochs: int = 10, lr: float = 1e-3, pct_start:
         learn.freeze() if st.frozen else learn.unfreeze()
         if opt_state is not None:
             learn.opt.load_state_dict(opt_state)
-        cbs = [tracker, Checkpoint(i, start, tracker)]
+        cbs = [tracker, Checkpoint(i, tracker)]
         if not rank_distrib():
-            cbs.append(AtomicCSVLogger(logs[i], append=start > 0))
+            cbs.append(AtomicCSVLogger(logs[i], append=start > 0, keep=start))
         if resume and not ran:
-            _restore_rng(learn)
-        _one_cycle(learn, st.epochs, st.lr, pct_start, start, cbs)
+            set_rng_state(state["rng"], learn.dls)  # last, so that nothing draws from them before training does
+        _one_cycle(learn, st.epochs, st.lr, pct_start, start, cbs,
+                   state["progress"].get("smooth_loss") if resume and not ran else None)
         ran = True
     if resume and not ran and (learn.path / learn.model_dir / f"{BEST_NAME}.pth").is_file():
         learn.load(BEST_NAME, with_opt=False)  # a finished run: the best weights, as SaveModelCallback leaves them
@@ -181,7 +185,8 @@ def fit_reference(learn: Learner, epochs: int = 10, lr: float = 1e-3, pct_start:
 def is_frozen(learn: Learner) -> bool:
     """True when the encoder's weights do not train (``unet_learner`` freezes pretrained encoders; their
     normalisation layers keep training, as fastai's ``train_bn`` wants, so they are not looked at)."""
-    return not any(p.requires_grad for m in learn.model[0].modules() if not isinstance(m, norm_types)
+    model = getattr(learn.model, "_orig_mod", learn.model)  # a torch.compile'd model: the module it wraps
+    return not any(p.requires_grad for m in model[0].modules() if not isinstance(m, norm_types)
                    for p in m.parameters(recurse=False))
 
 

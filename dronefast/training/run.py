@@ -45,6 +45,7 @@ from ..outputs import atomic_path, save_figure, write_json
 from ..sizes import format_size
 from ..synthetic.sample import ensure_sample
 from .augment import recipe_batch_tfms
+from .calibrate import calibrate
 from .config import ResolvedConfig, TrainConfig
 from .distributed import (
     broadcast_object,
@@ -54,6 +55,7 @@ from .distributed import (
     world_size,
 )
 from .fit import find_lr, fit_reference
+from .lean import streamline
 from .losses import recipe_loss, train_class_counts
 from .precision import set_precision
 from .recipes import Recipe
@@ -115,11 +117,14 @@ def build_data(plan: ResolvedConfig) -> Tuple[DataLoaders, Path]:
         _say(f"data: {data_path}" + (" (built-in synthetic sample)" if plan.on_sample else ""))
         dls = drone_dataloaders(data_path, size=plan.size, bs=plan.bs, num_workers=cfg.workers, path=plan.out,
                                 progress=cfg.progress and is_main_process(), batch_tfms=recipe_batch_tfms(plan.recipe),
-                                split=plan.split, work_size=plan.work_size, repeats=plan.repeats)
+                                split=plan.split, work_size=plan.work_size, repeats=plan.repeats,
+                                context=plan.context)
     _say(dls.layout.describe())
     n_proc = world_size()
-    how = (f"windows of {format_size(plan.size)} from photos at {format_size(plan.work_size)} (x{plan.repeats} an "
-           f"epoch), validation photos whole by tiles" if plan.work_size else f"photos at {format_size(plan.size)}")
+    context = f", showing 1 to {plan.context:g}x their extent" if plan.context > 1 else ""
+    how = (f"windows of {format_size(plan.size)}{context} from photos at {format_size(plan.work_size)} "
+           f"(x{plan.repeats} an epoch), validation photos whole by tiles" if plan.work_size
+           else f"photos at {format_size(plan.size)}")
     _say(f"train/valid/test: {len(dls.train_ds)}/{len(dls.valid_ds)}/{len(dls.test_items)} images; {how} (WxH); "
          f"batch size {plan.bs}" + (f" per process x {n_proc} processes" if n_proc > 1 else "")
          + f", device {dls.device}")
@@ -136,7 +141,7 @@ def build_learner(plan: ResolvedConfig, dls: DataLoaders, enc: Encoder) -> Tuple
     chosen = set_precision(learn, cfg.precision)
     if cfg.channels_last:
         learn.add_cb(ChannelsLast())  # NHWC weights and activations: 1.14x per CPU step in fp32, tensor cores on GPU
-    return learn, chosen
+    return streamline(learn), chosen
 
 
 def fit(plan: ResolvedConfig, learn: Learner, folder: RunFolder, record: Dict[str, Any]) -> Tuple[pd.DataFrame, Any]:
@@ -178,7 +183,7 @@ def _metrics(plan: ResolvedConfig, learn: Learner, lr, precision: str, data_path
             "class_weights": None if weight is None else [round(float(w), 4) for w in weight],
             "precision": precision, "channels_last": cfg.channels_last, "device": str(dls.device),
             "size": list(plan.size), "work_size": None if plan.work_size is None else list(plan.work_size),
-            "repeats": plan.repeats, "split": plan.split.as_dict(), "world_size": world_size(),
+            "repeats": plan.repeats, "context": plan.context, "split": plan.split.as_dict(), "world_size": world_size(),
             "n_train": len(dls.train_ds), "n_valid": len(dls.valid_ds), "n_test": len(dls.test_items),
             "data": str(data_path), "synthetic_sample": plan.on_sample, "args": cfg.args or cfg.as_dict(),
             "versions": _versions()}
@@ -198,7 +203,7 @@ def write_outputs(plan: ResolvedConfig, learn: Learner, metrics: Dict[str, Any],
     save_model(learn, out / "model", info)
     with atomic_path(out.resolve() / "export.pkl") as tmp:
         learn.export(tmp)  # fastai writes to learn.path / fname: an absolute path goes as it is
-    if learn.dls.test_items:
+    if learn.dls.test_items and cfg.score_test:
         metrics["test"] = score_test(learn, data_path, plan.bs)
     metrics["time_s"] = round(time.time() - started, 1)
     write_json(out / "metrics.json", metrics)
@@ -264,6 +269,8 @@ def train(config: Optional[TrainConfig] = None, **settings: Any) -> TrainResult:
         learn, precision = build_learner(plan, dls, enc)
         history, lr = fit(plan, learn, folder, broadcast_object(record))
         metrics = {**_metrics(plan, learn, lr, precision, data_path), "malloc_tuned": malloc_tuned}
+        if is_main_process():
+            metrics["calibration"] = calibrate(learn)  # the temperature goes into the model file
         learn.show_results(max_n=4, figsize=(8, 12), **show)  # every rank: fastai gathers predictions
         if not is_main_process():
             return TrainResult(learn, history, metrics, plan.out)

@@ -6,7 +6,12 @@ A folder is *empty* (or missing), holds a *finished* run (``metrics.json`` writt
 * into a finished or interrupted run is refused unless ``overwrite`` (the run's files are removed first; other
   files are left alone) or, for an interrupted run, ``resume``;
 * takes a lock on the folder (``.lock``, an OS file lock released when the process ends, however it ends), so a
-  second training into the same folder fails at once, naming the process that holds it;
+  second training into the same folder fails at once, naming the process that holds it; under the lock, the
+  temporary files a killed run may have left (``.<name>.<random>.tmp<suffix>``, never a complete output) are removed;
+* resumes only from a checkpoint (``models/last.pth``, written atomically after every epoch): a run killed before
+  its first epoch ended is refused with "nothing to resume";
+* reports a folder it cannot create or write (a file in the way, read-only, no permission) as one
+  :class:`~dronefast.errors.OutputError` naming the path;
 * on resume compares every setting that changes the result with the run's record (``run.json``) and refuses with
   the list of differences; the record is only rewritten once that check has passed.
 """
@@ -14,13 +19,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 from ..errors import RunFolderError
-from ..outputs import write_json
+from ..outputs import (
+    make_folder,
+    output_error,
+    remove_file,
+    remove_temp_files,
+    write_json,
+)
 from .callbacks import CHECKPOINT_NAME, STATE_FILE
 
 __all__ = ["RunFolder", "RUN_FILES", "CHECKPOINT_FILES", "RUN_RECORD", "FINISHED_MARK", "LOCK_FILE"]
@@ -33,8 +43,9 @@ FINISHED_MARK = "metrics.json"
 #: Files (relative to the folder) a run writes; ``overwrite`` removes these and nothing else.
 RUN_FILES = (RUN_RECORD, FINISHED_MARK, "show_batch.png", "lr_find.png", "history.csv", "history.stage0.csv",
              "history.stage1.csv", "show_results.png", "model.json", "model.safetensors", "export.pkl", "models")
-#: The resume checkpoint inside ``models/``, removed when a run finishes unless kept.
-CHECKPOINT_FILES = (f"{CHECKPOINT_NAME}.pth", f"{CHECKPOINT_NAME}.rng.pth", STATE_FILE)
+#: The resume checkpoint inside ``models/`` (the checkpoint itself, and its progress as readable JSON), removed when
+#: a run finishes unless kept.
+CHECKPOINT_FILES = (f"{CHECKPOINT_NAME}.pth", STATE_FILE)
 
 
 class RunFolder:
@@ -54,7 +65,7 @@ class RunFolder:
             return "empty"
         if (self.path / FINISHED_MARK).is_file():
             return "finished"
-        if (self.path / RUN_RECORD).is_file() or (self.path / "models" / STATE_FILE).is_file():
+        if (self.path / RUN_RECORD).is_file() or any((self.path / "models" / n).is_file() for n in CHECKPOINT_FILES):
             return "interrupted"
         return "other"
 
@@ -69,7 +80,7 @@ class RunFolder:
             if state == "finished":
                 raise RunFolderError(f"{_esc(self.path)}: the run there finished; nothing to resume (pass "
                                      f"{{overwrite}} to train it again)")
-            if not (self.path / "models" / STATE_FILE).is_file():
+            if not (self.path / "models" / CHECKPOINT_FILES[0]).is_file():
                 why = "was interrupted before its first epoch ended" if state == "interrupted" else "holds no run"
                 raise RunFolderError(f"{_esc(self.path)}: nothing to resume (the folder {why}); start it again with "
                                      f"{{overwrite}}")
@@ -83,17 +94,26 @@ class RunFolder:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the folder's lock for the block; RunFolderError at once if another process holds it."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Hold the folder's lock for the block; RunFolderError at once if another process holds it, OutputError
+        when the folder cannot be created or written. Once held, a killed run's temporary files are removed."""
+        make_folder(self.path)
         f = self.path / LOCK_FILE
-        fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise output_error(e, f) from None
         try:
             if not _try_lock(fd):
                 holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
                 raise RunFolderError(f"{_esc(self.path)}: another training (process {_esc(holder)}) is writing into "
                                      f"this folder; wait for it or choose another output folder")
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError as e:
+                raise output_error(e, f) from None
+            for folder in (self.path, self.path / "models"):
+                remove_temp_files(folder)
             yield
         finally:
             os.close(fd)  # releases the lock
@@ -101,11 +121,7 @@ class RunFolder:
     def clear(self) -> None:
         """Remove the files a run writes (:data:`RUN_FILES`); anything else in the folder stays."""
         for name in RUN_FILES:
-            p = self.path / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
+            remove_file(self.path / name)
 
     def read_record(self) -> Dict[str, Any]:
         """The run's record (``run.json``); RunFolderError when missing or unreadable."""
@@ -138,13 +154,7 @@ class RunFolder:
 
     def remove_checkpoint(self) -> List[Path]:
         """Remove the resume checkpoint (:data:`CHECKPOINT_FILES`); returns what was removed."""
-        gone = []
-        for name in CHECKPOINT_FILES:
-            p = self.path / "models" / name
-            if p.exists():
-                p.unlink()
-                gone.append(p)
-        return gone
+        return [self.path / "models" / n for n in CHECKPOINT_FILES if remove_file(self.path / "models" / n)]
 
 
 def _show(v: Any) -> str:

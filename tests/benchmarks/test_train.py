@@ -87,4 +87,4 @@ def test_train_one_variant_and_refusals(tmp_path, bench_work, scripted_clock, ca
     assert main(["train", *bad_device, "--work", str(tmp_path)]) == 2
     assert main(["train", *TINY, "--n", "2", "--valid-pct", "0.2", "--variants", "floor",
                  "--work", str(bench_work)]) == 2
-    assert "no validation image" in capsys.readouterr().err
+    assert "1 training images make no full batch of 2" in capsys.readouterr().err  # one photo validates

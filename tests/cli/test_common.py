@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from dronefast.cli.common import run_main
+from dronefast.cli.common import factor, prepare_cli, probabilities, probability, run_main
 from dronefast.errors import DatasetError, UsageError
 from dronefast.sizes import format_size, parse_size
 
@@ -36,3 +36,30 @@ def test_run_main_exit_codes(capsys):
     assert capsys.readouterr().err == "error: x/1.png: bad mask\n"
     assert run_main(fn, p, ["usage"]) == 2
     assert capsys.readouterr().err == "prog: error: --bs must be positive\n"
+
+
+@pytest.mark.parametrize("parse, text, value", [(probability, "0", 0.0), (probability, "1", 1.0),
+                                                (probability, "0.9", 0.9), (factor, "1", 1.0), (factor, "2.5", 2.5),
+                                                (probabilities, "0, 0.5,1", (0.0, 0.5, 1.0))])
+def test_number_types_accept(parse, text, value):
+    assert parse(text) == value
+
+
+@pytest.mark.parametrize("parse, text", [(probability, "1.01"), (probability, "-0.1"), (probability, "nan"),
+                                         (probability, "p"), (factor, "0.99"), (factor, "inf"), (factor, "two"),
+                                         (probabilities, ""), (probabilities, ","), (probabilities, "0.5,2"),
+                                         (probabilities, "0.5,x")])
+def test_number_types_refuse(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError, match=repr(text).replace(".", r"\.")):
+        parse(text)
+
+
+def test_progress_bars_print_nothing_without_a_terminal(capsys):
+    """A log file gets the commands' lines only: no bar updates and no stray fill character per bar."""
+    prepare_cli()
+    from fastprogress.fastprogress import master_bar, progress_bar
+
+    assert list(progress_bar(range(3))) == [0, 1, 2]
+    for _ in master_bar(range(2)):
+        pass
+    assert capsys.readouterr().out == ""

@@ -59,7 +59,7 @@ def test_exit_code_and_outputs(cli):
     for name in ("model.json", "model.safetensors", "export.pkl", "history.csv", "metrics.json", "run.json",
                  "show_batch.png", "show_results.png", "models/best.pth", "history.stage0.csv"):
         assert (cli.dir / name).is_file(), name
-    for name in ("models/last.pth", "models/last.rng.pth", "models/checkpoint.json"):  # the resume checkpoint
+    for name in ("models/last.pth", "models/checkpoint.json"):  # the resume checkpoint
         assert not (cli.dir / name).exists(), name                                      # goes once a run finished
     assert not (cli.dir / "lr_find.png").exists()  # lr given: no lr_find
     assert not list(cli.dir.rglob(".*tmp*"))  # atomic writes left nothing behind
@@ -182,6 +182,8 @@ def test_offline_pretrained_is_one_clear_line(offline, sample_kaggle, tmp_path, 
     (["--augment", "strong"], "argument --augment: invalid choice: 'strong'"),
     (["--class-weights", "median"], "argument --class-weights: invalid choice: 'median'"),
     (["--dice", "-1"], "error: --dice must be >= 0, got -1.0"),
+    (["--context", "0.5"], "argument --context: expected a number of at least 1, got '0.5'"),
+    (["--repeats", "0"], "argument --repeats: must be at least 1, got 0"),
 ])
 def test_bad_arguments_exit_2(sample_kaggle, tmp_path, args, message):
     rc, _, err = run_cli([str(sample_kaggle), "--out", str(tmp_path / "out"), *args])
@@ -355,20 +357,22 @@ def test_keep_checkpoint(interrupted):
 @pytest.fixture(scope="module")
 def windows(sample_kaggle, tmp_path_factory):
     """Object-scale training: the 96x64 photos at a working scale of 96x64, training on random 48x32 windows (2 an
-    epoch), validation photos whole by tiles; a test split of 2 photos."""
+    epoch) showing 1x to 2x their extent, validation photos whole by tiles; a test split of 2 photos."""
     out = tmp_path_factory.mktemp("windows") / "run"
     rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--work-size", "96x64", "--repeats", "2",
-                               "--epochs", "2", "--lr", "1e-2", "--valid-pct", "0.25", "--size", "48x32",
-                               "--arch", "resnet18", "--bs", "3", "--no-pretrained", "--no-progress",
-                               "--test-pct", "0.2"])
+                               "--context", "2", "--epochs", "2", "--lr", "1e-2", "--valid-pct", "0.25",
+                               "--size", "48x32", "--arch", "resnet18", "--bs", "3", "--no-pretrained",
+                               "--no-progress", "--test-pct", "0.2"])
     assert rc == 0, err
     return SimpleNamespace(out=out, stdout=stdout, metrics=json.loads((out / "metrics.json").read_text()))
 
 
 def test_object_scale_training_records_its_scale(windows):
     m = windows.metrics
-    assert "train/valid/test: 6/2/2 images; windows of 48x32 from photos at 96x64 (x2 an epoch)" in windows.stdout
-    assert (m["size"], m["work_size"], m["repeats"], m["n_valid"], m["n_test"]) == ([32, 48], [64, 96], 2, 2, 2)
+    assert ("train/valid/test: 6/2/2 images; windows of 48x32, showing 1 to 2x their extent from photos at 96x64 "
+            "(x2 an epoch)") in windows.stdout
+    assert (m["size"], m["work_size"], m["repeats"], m["context"]) == ([32, 48], [64, 96], 2, 2.0)
+    assert (m["n_valid"], m["n_test"]) == (2, 2)
     assert m["n_pixels"] == 2 * 64 * 96                       # validation scored whole photos, not windows
     info = json.loads((windows.out / "model.json").read_text())
     assert info["size"] == [32, 48] and info["work_size"] == [64, 96] and info["format_version"] == 2
@@ -391,3 +395,25 @@ def test_object_scale_validation_is_what_predict_and_evaluate_deliver(windows, s
     default = tmp_path / "default"
     assert evaluate([str(windows.out), "--out", str(default), "--no-full-res", "--no-progress"]) == 0
     assert json.loads((default / "metrics.json").read_text())["split"]["subset"] == "test"  # test when there is one
+
+
+def test_evaluate_checks_landing_spots_against_the_truth(windows, tmp_path):
+    """evaluate --landing: the sweep over P(safe) thresholds, every spot checked on the true mask."""
+    from dronefast.cli.evaluate import main as evaluate
+    from dronefast.landing.policy import DEFAULT_MIN_P_SAFE
+
+    out = tmp_path / "eval"
+    assert evaluate([str(windows.out), "--out", str(out), "--landing", "--landing-size", "48x32",
+                     "--clearance-px", "2", "--thresholds", "0,0.5,0.9", "--no-progress"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    rows = {r["threshold"]: r for r in m["landing"]["rows"]}
+    assert sorted({0.0, 0.5, 0.9, DEFAULT_MIN_P_SAFE}) == sorted(rows)     # the sweep and the default's row
+    assert m["landing"]["result"] == {**rows[DEFAULT_MIN_P_SAFE], "truth_had_spot": 2}
+    for r in rows.values():
+        assert r["photos"] == 2 and r["offered"] + r["abstained"] == 2 and r["spots_safe"] <= r["spots"]
+    assert rows[0.9]["abstained"] >= rows[0.5]["abstained"] >= rows[0.0]["abstained"]   # stricter: abstains more
+    assert (out / "landing_safety.csv").is_file() and (out / "landing_safety.png").is_file()
+    cal = m["calibration"]
+    info = json.loads((windows.out / "model.json").read_text())
+    assert cal["temperature"] == pytest.approx(info["temperature"])      # the model's own, fitted in training
+    assert 0 <= cal["class"]["before"]["ece"] <= 1 and cal["class"]["before"]["pixels"] == 2 * 64 * 96

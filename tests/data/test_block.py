@@ -80,7 +80,7 @@ def test_augmentation_moves_mask_with_image(tmp_path, classes):
     (tmp_path / "label_images_semantic").mkdir()
     rng = np.random.default_rng(0)
     ids_used = [1, 3, 9, 17]
-    for i in range(6):
+    for i in range(7):  # one validation photo (at least one is held out), six to train on
         ids = np.full((64, 96), ids_used[0], np.uint8)
         for k in ids_used[1:]:
             y, x = rng.integers(0, 40), rng.integers(0, 70)

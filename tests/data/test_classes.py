@@ -41,7 +41,8 @@ def test_csv_round_trip(tmp_path, classes):
     ("name, r, g, b\nx, 1, 2\n", "line 2: expected 4 fields"),
     ("name, r, g, b\nx, 1, 2, red\n", "line 2, column 4: colour values must be integers"),
     ("name, r, g, b\nx, 1, 2, 300\n", "line 2, column 4: colour values must be 0..255"),
-    ("name, r, g, b\nx, 1, 2, 3\ny, 1, 2, 3\n", "line 3: colour (1, 2, 3) of 'y' is already the colour of 'x' on line 2"),
+    ("name, r, g, b\nx, 1, 2, 3\ny, 1, 2, 3\n",
+     "line 3: colour (1, 2, 3) of 'y' is already the colour of 'x' on line 2"),
     ("", "empty"),
 ])
 def test_bad_csv_names_file_and_problem(tmp_path, text, problem):

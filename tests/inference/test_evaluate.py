@@ -162,8 +162,13 @@ def test_tta_at_both_resolutions(tmp_path, tta, passes):
 
 def test_refusals(tmp_path):
     data = hand_dataset(tmp_path / "data")
-    with pytest.raises(DronefastError, match="empty"):      # int(0.1 * 2) = 0 validation photos
-        evaluate_model(oracle(), data, options=CPU, progress=False)
+    one = hand_dataset(tmp_path / "one")
+    (one / "original_images" / "001.png").unlink()
+    (one / "label_images_semantic" / "001.png").unlink()
+    with pytest.raises(DronefastError, match="1 photos are too few to split"):  # nothing left to train on
+        evaluate_model(oracle(), one, options=CPU, progress=False)
+    m = evaluate_model(oracle(), data, options=CPU, full_res=False, progress=False)
+    assert m["split"]["n_images"] == 1  # int(0.1 * 2) = 0 validation photos by fastai's cut: one held out
     out = tmp_path / "eval"
     out.mkdir()
     (out / "metrics.json").write_text("{}")

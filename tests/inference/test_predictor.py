@@ -222,7 +222,7 @@ def test_cli_writes_mask_colour_overlay_and_landing(model_file, net_info, tmp_pa
     src = write_photos(tmp_path / "in", ["a.jpg", "b.png"])
     out = tmp_path / "out"
     rc = main([str(model_file), str(src), "--out", str(out), "--no-progress", "--device", "cpu",
-               "--landing", "--clearance-px", "2"])
+               "--landing", "--clearance-px", "2", "--confidence", "--min-p-safe", "0"])
     assert rc == 0, capsys.readouterr().err
     pred = Predictor(net_info, device="cpu")   # the file holds these weights
     for stem, ext in (("a", ".jpg"), ("b", ".png")):
@@ -236,8 +236,18 @@ def test_cli_writes_mask_colour_overlay_and_landing(model_file, net_info, tmp_pa
         for i in np.unique(ids):
             assert tuple(colour[ids == i][0]) == CLASSES.colours[i]
         assert Image.open(out / f"{stem}.overlay.jpg").size == (60, 40)
+        conf = pred.predict_confidence(src / f"{stem}{ext}")
+        np.testing.assert_array_equal(conf.ids, ids)
+        for kind in ("p_safe", "p_class"):
+            grey = np.asarray(Image.open(out / f"{stem}.{kind}.png"))
+            assert grey.dtype == np.uint8 and grey.shape == (40, 60)
+            np.testing.assert_array_equal(grey, np.floor(getattr(conf, kind).astype(np.float64) * 255 + 0.5))
         spots = json.loads((out / f"{stem}.landing.json").read_text())
         assert spots["meta"]["clearance_px"] == 2 and spots["meta"]["size"] == "60x40"
+        assert spots["meta"]["confidence"] is True and spots["meta"]["min_p_safe"] == 0
+        assert spots["verdict"]["abstained"] is (not spots["spots"])
+        for sp in spots["spots"]:
+            assert 0 <= sp["p_safe_min"] <= sp["p_safe_mean"] <= 1
         assert Image.open(out / f"{stem}.landing.png").size == (60, 40)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"{s}{suf}" for s in "ab" for suf in OUTPUT_SUFFIXES.values())     # no temporary files left

@@ -183,9 +183,10 @@ def test_torch_class_map():
 def test_spots_to_json():
     spots = [LandingSpot(3, 4, 5.0, None, 4.5, "grass"), LandingSpot(1, 2, math.inf, None, math.inf, "dirt")]
     d = spots_to_json(spots, {"mask": "a.png"})
-    assert d["meta"] == {"mask": "a.png"}
+    assert d["meta"] == {"mask": "a.png"} and d["verdict"] == {"abstained": False, "reason": None}
     assert d["spots"][0] == {"rank": 1, "x": 3, "y": 4, "radius_px": 5.0, "radius_m": None, "score": 4.5,
-                             "surface": "grass"}
+                             "surface": "grass", "p_safe_min": None, "p_safe_mean": None}
+    assert spots_to_json([], verdict={"abstained": True, "reason": "why"})["verdict"]["reason"] == "why"
     assert d["spots"][1]["radius_px"] is None and d["spots"][1]["rank"] == 2
     json.dumps(d, allow_nan=False)
 

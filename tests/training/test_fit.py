@@ -11,11 +11,14 @@ import torch
 from fastai.callback.core import Callback, CancelTrainException, CancelValidException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import combined_cos
+from fastai.learner import Metric
 from torchvision import models
 
+from dronefast.errors import RunFolderError
 from dronefast.models.learner import drone_learner
 from dronefast.training.callbacks import BEST_NAME, CHECKPOINT_NAME, CPUAutocast
-from dronefast.training.fit import fit_reference
+from dronefast.training.fit import fit_reference, is_frozen
+from dronefast.training.lean import lean_state
 from dronefast.training.precision import resolve_precision, set_precision
 
 LR = 1e-3  # at 1e-2 a random-encoder U-Net with batches of 3 often blows up (train loss 15..300)
@@ -87,6 +90,8 @@ def run(tiny_dls, tmp_path_factory):
     """fit_reference for 3 epochs at lr 1e-3 keeping the best valid_loss, interrupted (Ctrl-C) after epoch 0
     and resumed by a fresh learner: 6 steps in all."""
     path = tmp_path_factory.mktemp("fit")
+    for dl in tiny_dls.loaders:  # the batch order: fastai seeds it from Python's unseeded `random` (a flaky test)
+        dl.rng.seed(0)
     learn = new_learner(tiny_dls, path)
     before = learn.validate()
     interrupt = Interrupt(steps=2)
@@ -158,12 +163,45 @@ def test_resume_restores_weights_and_optimizer(run):
     assert run.learn.opt.state[p]["step"] == 6
 
 
+def uninterrupted_pcts(n_epoch, n_iter):
+    """``pct_train`` before each step of an uninterrupted fit, computed as fastai's TrainEvalCallback does."""
+    pcts = []
+    for epoch in range(n_epoch):
+        pct = epoch / n_epoch
+        for _ in range(n_iter):
+            pcts.append(pct)
+            pct += 1. / (n_iter * n_epoch)
+    return pcts
+
+
 def test_resume_continues_the_schedule(run):
     # only epochs 1 and 2 ran: steps 2..5 of the 6-step cycle, at the rates an uninterrupted run has there
     assert run.lrs == pytest.approx(expected_lrs(6)[2:], rel=1e-9)
+    # ... exactly: the resumed fit computes pct_train from the same numbers in the same order
+    sched = combined_cos(0.8, np.array([LR / 10, LR / 10, LR]) / 25.0, np.array([LR / 10, LR / 10, LR]),
+                         np.array([LR / 10, LR / 10, LR]) / 1e5)
+    assert [float(lr) for lr in run.lrs] == [float(sched(p)[-1]) for p in uninterrupted_pcts(3, 2)[2:]]
     lr2 = expected_lrs(6)[2]
     assert run.probe.fits[0]["lrs"] == pytest.approx([lr2 / 10, lr2 / 10, lr2], rel=1e-9)
     assert expected_lrs(6)[0] == pytest.approx(LR / 25) and max(expected_lrs(6)) <= LR
+
+
+def test_fit_reference_runs_the_lean_loop(run):
+    # dronefast.training.lean: fastai's loop less its per-step syncs and idle dispatch; the tests above are its
+    # behaviour (history, best epoch, checkpoints, an exact resume)
+    assert lean_state(run.learn) == {"learner": "LeanLearner", "recorder": "LeanRecorder", "progress": None,
+                                     "opt": "LeanAdam"}
+    assert all(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in run.learn.recorder.losses)
+
+
+def test_is_frozen_sees_through_torch_compile(tiny_dls, tmp_path):
+    learn = new_learner(tiny_dls, tmp_path)
+    model = learn.model
+    learn.model = torch.compile(model)  # wrapped (compiled on first call only)
+    assert not is_frozen(learn)
+    model[0].requires_grad_(False)
+    assert is_frozen(learn)
+    learn.model = model
 
 
 def test_frozen_then_unfrozen_stage(tiny_dls, tmp_path):
@@ -263,7 +301,7 @@ def test_resume_of_a_finished_run_trains_nothing(run, tmp_path):
     old = learn.path
     try:
         learn.path = tmp_path / "empty"
-        with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        with pytest.raises(RunFolderError, match="nothing to resume"):
             fit_reference(learn, epochs=3, lr=LR, resume=True)
         learn.path = tmp_path / "new" / "run"  # fit_reference creates its output folder
         with learn.added_cbs(StopAtStart()), pytest.raises(KeyboardInterrupt):
@@ -271,3 +309,32 @@ def test_resume_of_a_finished_run_trains_nothing(run, tmp_path):
         assert (tmp_path / "new" / "run" / "history.stage0.csv").is_file()
     finally:
         learn.path = old
+
+
+class Never(Metric):
+    """A metric that is never a number (as mIoU over validation photos holding only void pixels)."""
+
+    name = "never"
+
+    def reset(self):
+        pass
+
+    def accumulate(self, learn):
+        pass
+
+    @property
+    def value(self):
+        return float("nan")
+
+
+def test_a_monitor_that_is_never_a_number_keeps_the_last_weights(tiny_dls, tmp_path):
+    """fastai saves no best model then and fails at the end loading it; the run ends with the last weights."""
+    learn = new_learner(tiny_dls, tmp_path)
+    learn.metrics = [*learn.metrics, Never()]
+    with pytest.warns(RuntimeWarning, match="never was not a number at any epoch.*last epoch's weights are kept"):
+        history = fit_reference(learn, epochs=2, lr=LR, monitor="never")
+    assert history.epoch.tolist() == [0, 1] and history.never.isna().all()
+    saved = torch.load(tmp_path / "models" / f"{BEST_NAME}.pth", weights_only=False)
+    saved = saved.get("model", saved)
+    final = learn.model.state_dict()
+    assert all(torch.equal(saved[k], final[k]) for k in final)

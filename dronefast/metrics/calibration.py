@@ -1,0 +1,105 @@
+"""Calibration: does a predicted probability mean what it says? Expected calibration error and temperature scaling.
+
+A network trained with cross-entropy is often over-confident: of the pixels it gives a probability of 0.95, fewer
+than 95% are right. Temperature scaling (Guo et al., 2017) divides the logits by one number ``T`` fitted on
+held-out pixels by minimising the negative log-likelihood; the predicted classes do not change (the argmax is the
+same for any ``T > 0``), only how sure the model says it is. After it, a threshold on a probability (the landing
+finder's ``P(safe)``) means roughly that probability.
+
+The expected calibration error (ECE) is the share-weighted mean gap between confidence and accuracy over equal-width
+confidence bins: ``sum_b n_b / N * |accuracy_b - confidence_b|``. :class:`CalibrationTally` accumulates the bins
+over any number of pixels with bounded memory (two tallies: the top-class probability against "the class is
+right", and ``P(safe)`` against "the pixel is truly safe").
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional
+
+import torch
+from torch import Tensor
+
+__all__ = ["CalibrationTally", "fit_temperature", "expected_calibration_error", "nll", "DEFAULT_BINS"]
+
+DEFAULT_BINS = 15
+
+
+class CalibrationTally:
+    """Counts per confidence bin: pixels, summed confidence and summed outcome (1 = right / truly safe).
+
+    Args:
+        bins: equal-width bins over [0, 1].
+    """
+
+    def __init__(self, bins: int = DEFAULT_BINS):
+        self.bins = int(bins)
+        self.count = torch.zeros(self.bins, dtype=torch.float64)
+        self.conf = torch.zeros(self.bins, dtype=torch.float64)
+        self.hits = torch.zeros(self.bins, dtype=torch.float64)
+
+    def add(self, confidence: Tensor, outcome: Tensor) -> None:
+        """Add pixels: `confidence` in [0, 1] and `outcome` (bool or 0/1), any equal shapes."""
+        c = confidence.detach().reshape(-1).double().clamp(0, 1).cpu()
+        o = outcome.detach().reshape(-1).double().cpu()
+        idx = (c * self.bins).long().clamp(max=self.bins - 1)
+        self.count += torch.bincount(idx, minlength=self.bins).double()
+        self.conf += torch.bincount(idx, weights=c, minlength=self.bins)
+        self.hits += torch.bincount(idx, weights=o, minlength=self.bins)
+
+    @property
+    def n(self) -> int:
+        """Pixels counted."""
+        return int(self.count.sum())
+
+    def ece(self) -> float:
+        """Expected calibration error (NaN with no pixel)."""
+        return expected_calibration_error(self.count, self.conf, self.hits)
+
+    def as_dict(self) -> Dict[str, object]:
+        """JSON-ready: the ECE and, per non-empty bin, its range, pixels, mean confidence and accuracy."""
+        rows = [{"from": i / self.bins, "to": (i + 1) / self.bins, "pixels": int(n),
+                 "confidence": float(c / n), "accuracy": float(h / n)}
+                for i, (n, c, h) in enumerate(zip(self.count, self.conf, self.hits)) if n > 0]
+        ece = self.ece()
+        return {"ece": None if math.isnan(ece) else ece, "pixels": self.n, "bins": rows}
+
+
+def expected_calibration_error(count: Tensor, conf: Tensor, hits: Tensor) -> float:
+    """ECE from per-bin pixel counts, summed confidences and summed outcomes (NaN with no pixel)."""
+    total = float(count.sum())
+    if total == 0:
+        return math.nan
+    nonempty = count > 0
+    gap = (hits[nonempty] - conf[nonempty]).abs()   # |accuracy - confidence| * n per bin
+    return float(gap.sum() / total)
+
+
+def fit_temperature(logits: Tensor, targets: Tensor, max_iter: int = 100) -> float:
+    """The temperature ``T > 0`` minimising the mean negative log-likelihood of ``softmax(logits / T)`` on the
+    given pixels: logits ``(N, C)`` float, targets ``(N,)`` class ids (void pixels left out beforehand).
+
+    Fitted on log T with L-BFGS (a smooth 1-D convex problem in practice), starting at T = 1; returns 1.0 when
+    there is no pixel."""
+    if logits.numel() == 0:
+        return 1.0
+    logits = logits.detach().float()
+    targets = targets.detach().long()
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), targets)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    t = float(log_t.detach().exp())
+    return min(max(t, 1e-6), 1e6) if math.isfinite(t) and t > 0 else 1.0   # the model file's accepted range
+
+
+def nll(logits: Tensor, targets: Tensor, temperature: float = 1.0) -> Optional[float]:
+    """Mean negative log-likelihood of ``softmax(logits / temperature)`` (None with no pixel)."""
+    if logits.numel() == 0:
+        return None
+    return float(torch.nn.functional.cross_entropy(logits.float() / temperature, targets.long()))
