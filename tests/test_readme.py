@@ -69,3 +69,35 @@ def test_command_lines_parse(line):
         cli.build_parser().parse_args(args)
     except SystemExit as e:
         pytest.fail(f"README line does not parse: {line!r} (exit {e.code})")
+
+
+STUB_PYTHON3 = """#!/usr/bin/env bash
+# stands in for `python3 -m venv DIR`: a virtualenv whose pip fails (as on a full disk or a missing package)
+venv="${@: -1}"
+mkdir -p "$venv/bin"
+printf 'export PATH="%s/bin:$PATH"\\n' "$venv" > "$venv/bin/activate"
+printf '#!/usr/bin/env bash\\necho "ERROR: stub pip" >&2\\nexit 1\\n' > "$venv/bin/pip"
+printf '#!/usr/bin/env bash\\nexit 0\\n' > "$venv/bin/python"
+chmod +x "$venv/bin/pip" "$venv/bin/python"
+"""
+
+
+def test_ci_fails_when_the_main_command_fails(tmp_path):
+    """`.ci/run` stops with exit 1 when the first half of `pip install -e . && python -m dronefast.train` fails
+    (a bare `a && b` under `set -e` would carry on and pass)."""
+    import os
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "checkout"  # the script works in the folder above its own: a copy keeps the real one out
+    (repo / ".ci").mkdir(parents=True)
+    shutil.copy(ROOT / ".ci" / "run", repo / ".ci" / "run")
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "python3").write_text(STUB_PYTHON3)
+    (stubs / "python3").chmod(0o755)
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(["bash", str(repo / ".ci" / "run")], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "ci: FAILED: 1/2 the main job" in proc.stderr and "stub pip" in proc.stderr
+    assert "ci: 2/2" not in proc.stdout
