@@ -26,6 +26,7 @@ from dronefast.errors import UsageError
 from dronefast.sizes import format_size
 
 from .harness import (
+    ARCH_CHOICES,
     Clock,
     PathLike,
     Size,
@@ -237,15 +238,16 @@ def _measure(src: Path, export: Path, photo: Path, photo_size: Size, options: An
     """Agreement (at the first thread count) and timings (at each) of the three engines; the plan of the photo."""
     import torch
 
-    variants, agree, first, plan = {}, None, None, {}
+    variants, agree, first, plan, tiles = {}, None, None, {}, None
     old = torch.get_num_threads()
     try:
         for n in threads:
             torch.set_num_threads(n)
             preds = _predictors(src, export, n, options)
-            _, work_hw = preds["torch"].plan(tuple(photo_size))
-            batches, windows = window_batches(preds["torch"], photo, work_hw)
-            tiles = torch.cat(batches)[:options.batch_size].contiguous()
+            if tiles is None:  # the photo's windows do not depend on the thread count
+                _, work_hw = preds["torch"].plan(tuple(photo_size))
+                batches, windows = window_batches(preds["torch"], photo, work_hw)
+                tiles = batches[0].contiguous()
             agree = agree or _agreement(preds, tiles, photo)
             variants[f"threads={n}"], times = _time_threads(preds, tiles, photo, tile_repeats, repeats, timer)
             first = first or times
@@ -342,7 +344,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "--epochs epochs on the built-in sample in the work folder (cached)")
     p.add_argument("--export", type=Path, metavar="DIR",
                    help="an export of --model (with model.int8.onnx); default: exported into the work folder (cached)")
-    p.add_argument("--arch", default="resnet34", choices=("resnet18", "resnet34", "resnet50"),
+    p.add_argument("--arch", default="resnet34", choices=ARCH_CHOICES,
                    help="encoder of the model trained when no --model is given")
     p.add_argument("--size", type=size_arg, default="144x96", metavar="WxH", help="input size of that model")
     p.add_argument("--epochs", type=positive_int, default=20,

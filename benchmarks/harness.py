@@ -48,7 +48,10 @@ __all__ = ["PathLike", "Size", "Clock", "default_work_dir", "cpu_name", "usable_
            "machine_info", "machine_record", "torch_threads", "resolve_device", "synchronize", "autocast",
            "process_usage", "Sample", "Timer", "Timings", "interleave", "summarise", "ratio", "render_photo",
            "photo_dataset", "format_seconds", "gib", "machine_line", "split_csv", "add_common_arguments",
-           "PHOTO_GENERATOR"]
+           "PHOTO_GENERATOR", "ARCH_CHOICES"]
+
+#: Encoders the benchmarks offer.
+ARCH_CHOICES = ("resnet18", "resnet34", "resnet50")
 
 PathLike = Union[str, Path]
 #: ``(height, width)``.

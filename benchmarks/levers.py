@@ -16,6 +16,7 @@ from dronefast.errors import UsageError
 from dronefast.sizes import format_size
 
 from .harness import (
+    ARCH_CHOICES,
     Clock,
     Size,
     Timer,
@@ -115,7 +116,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--levers", default=",".join(DEFAULT_LEVERS), help=f"comma-separated, from {','.join(LEVERS)}")
     p.add_argument("--size", type=size_arg, default="300x200", metavar="WxH", help="input size")
     p.add_argument("--bs", type=positive_int, default=4, help="batch size")
-    p.add_argument("--arch", default="resnet34", choices=("resnet18", "resnet34", "resnet50"), help="encoder")
+    p.add_argument("--arch", default="resnet34", choices=ARCH_CHOICES, help="encoder")
     p.add_argument("--steps", type=positive_int, default=4, help="timed steps per lever (interleaved)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--malloc", action="store_true", help="tune glibc malloc first (see dronefast.training.tuning)")

@@ -40,6 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from dronefast.errors import UsageError
 from dronefast.sizes import format_size
+from dronefast.training.config import PRECISION_CHOICES
 
 from .harness import (
     Clock,
@@ -56,7 +57,7 @@ from .harness import (
     resolve_device,
     split_csv,
 )
-from .train import Floor, adamw_kwargs, n_total
+from .train import Floor, checked_precision, n_total, torch_adamw_opt_func
 
 __all__ = ["OverheadBench", "bench_overhead", "tiny_net", "TinyFloor", "tiny_learner", "opt_func", "parse_variant",
            "label", "optimizer_steps", "bench_optimizers", "profile_epoch", "variant_results", "compare",
@@ -198,10 +199,7 @@ class TinyFloor(Floor):
 def opt_func(opt: str) -> Any:
     """The fastai ``opt_func`` of `opt` (:data:`OPTS`): fastai's ``Adam``, dronefast's ``lean_adam``, or torch's
     AdamW (``foreach`` or ``fused``) behind fastai's ``OptimWrapper`` with ``Adam``'s hyper-parameters."""
-    from functools import partial
-
-    import torch
-    from fastai.optimizer import Adam, OptimWrapper
+    from fastai.optimizer import Adam
 
     if opt == "fastai":
         return Adam
@@ -209,9 +207,7 @@ def opt_func(opt: str) -> Any:
         from dronefast.training.lean import lean_adam
 
         return lean_adam
-    kw = {k: v for k, v in adamw_kwargs(0.0).items() if k != "lr"}
-    kw["fused" if opt == "fused" else "foreach"] = True
-    return partial(OptimWrapper, opt=partial(torch.optim.AdamW, **kw))
+    return torch_adamw_opt_func(fused=opt == "fused")
 
 
 def tiny_learner(dls: Any, s: OverheadBench, precision: str, path: Path, lean: bool) -> Any:
@@ -408,13 +404,9 @@ def bench_overhead(settings: Optional[OverheadBench] = None, *, log: Callable[[s
     """
     import torch
 
-    from dronefast.training.precision import resolve_precision
-
     s = replace(settings or OverheadBench(), **changes)
     dev = resolve_device(s.device)
-    precision = resolve_precision(s.precision, dev)
-    if precision == "fp16" and dev.type != "cuda":
-        raise UsageError("fp16 mixed precision needs a GPU; use bf16 on CPU")
+    precision = checked_precision(s.precision, dev)
     work = Path(s.work or default_work_dir())
     dls = _dataloaders(s, dev, work)
     steps = len(dls.train)
@@ -478,7 +470,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=positive_int, default=16, help="hidden channels of the tiny network")
     p.add_argument("--epochs", type=positive_int, default=5, help="timed epochs per variant (interleaved rounds)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
                    help="as dronefast.train: auto is bf16/fp16 on GPU, fp32 on CPU")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                    help="contiguous (NCHW) tensors; by default channels-last, as dronefast.train")

@@ -12,11 +12,13 @@ from dronefast.errors import UsageError
 from dronefast.sizes import format_size
 
 from .harness import (
+    ARCH_CHOICES,
     Clock,
     PathLike,
     Size,
     Timer,
     add_common_arguments,
+    autocast,
     default_work_dir,
     format_seconds,
     gib,
@@ -95,8 +97,6 @@ def bench_predict(*, photo_size: Size = (2000, 3000), size: Size = (200, 300), s
         ``ratios`` and ``ratios_of_min`` (``tiled_over_forward``), ``checks`` and the tiling plan in
         ``settings``.
     """
-    import contextlib
-
     import torch
 
     if repeats < 1:
@@ -109,7 +109,7 @@ def bench_predict(*, photo_size: Size = (2000, 3000), size: Size = (200, 300), s
                                                  bf16=bf16))
     _, work_hw = pred.plan(tuple(photo_size))
     batches, windows = window_batches(pred, photo, work_hw)
-    amp = torch.autocast(dev.type, dtype=torch.bfloat16) if pred.engine.bf16 else contextlib.nullcontext()
+    amp = autocast(dev, "bf16" if pred.engine.bf16 else "fp32")
 
     def forward() -> None:
         with torch.inference_mode(), amp:
@@ -159,7 +159,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--photo-size", type=size_arg, default="3000x2000", metavar="WxH", help="photo size")
     p.add_argument("--size", type=size_arg, default="300x200", metavar="WxH", help="model (window) size")
     p.add_argument("--scale", type=positive_float, default=0.25, help="resize factor before tiling")
-    p.add_argument("--arch", default="resnet34", choices=("resnet18", "resnet34", "resnet50"), help="encoder")
+    p.add_argument("--arch", default="resnet34", choices=ARCH_CHOICES, help="encoder")
     p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass")
     p.add_argument("--overlap", type=float, default=0.25, help="window overlap, in [0, 1)")
     p.add_argument("--repeats", type=positive_int, default=3, help="interleaved rounds")

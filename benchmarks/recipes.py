@@ -24,6 +24,7 @@ from dronefast.sizes import format_size
 from dronefast.training.recipes import RECIPES
 
 from .harness import (
+    ARCH_CHOICES,
     Clock,
     Size,
     Timer,
@@ -260,7 +261,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=positive_int, default=120, help="photos in the generated sample")
     p.add_argument("--photo-size", type=size_arg, default="960x640", metavar="WxH", help="size of those photos")
     p.add_argument("--sample-seed", type=int, default=7, help="seed of the generated sample")
-    p.add_argument("--arch", default="resnet18", choices=("resnet18", "resnet34", "resnet50"), help="encoder")
+    p.add_argument("--arch", default="resnet18", choices=ARCH_CHOICES, help="encoder")
     p.add_argument("--valid-pct", type=fraction, default=0.15, help="validation share of the non-test photos")
     p.add_argument("--test-pct", type=fraction, default=0.2, help="share of the photos scored (never trained on)")
     p.add_argument("--lr-find-iters", type=positive_int, default=100, help="lr_find steps of recipes that run it")

@@ -22,8 +22,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from dronefast.errors import UsageError
 from dronefast.sizes import format_size
+from dronefast.training.config import PRECISION_CHOICES
 
 from .harness import (
+    ARCH_CHOICES,
     Clock,
     PathLike,
     Size,
@@ -43,7 +45,7 @@ from .harness import (
     synchronize,
 )
 
-__all__ = ["TrainBench", "bench_train", "n_total", "Floor", "adamw_kwargs", "torch_adamw_opt_func",
+__all__ = ["TrainBench", "bench_train", "n_total", "Floor", "adamw_kwargs", "torch_adamw_opt_func", "checked_precision",
            "stock_learner", "dronefast_learner", "quiet", "pixel_accuracy", "variant_results", "compare",
            "report_lines", "add_arguments", "from_args", "TRAIN_VARIANTS", "LABELS", "TARGETS", "HELP"]
 
@@ -54,7 +56,6 @@ LABELS = {"stock": "(a) stock fastai", "dronefast": "(b) dronefast", "floor": "(
 #: The issue's targets for the ratios (``*_max``: at most, ``*_min``: at least).
 TARGETS = {"train_overhead_max_cpu": 1.10, "train_overhead_max_cuda": 1.05, "train_speedup_min_cpu": 1.5,
            "gpu_epoch_s_max": 1.5}
-ARCH_CHOICES = ("resnet18", "resnet34", "resnet50")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -303,7 +304,8 @@ def pixel_accuracy(learn: Any) -> float:
 
 # ------------------------------------------------------------------------------------------ the steps
 
-def _precision(precision: str, device: Any) -> str:
+def checked_precision(precision: str, device: Any) -> str:
+    """The precision `precision` resolves to on `device`; UsageError for fp16 without a GPU."""
     from dronefast.training.precision import resolve_precision
 
     chosen = resolve_precision(precision, device)
@@ -437,7 +439,7 @@ def bench_train(settings: Optional[TrainBench] = None, *, log: Callable[[str], N
 
     s = replace(settings or TrainBench(), **changes)
     dev = resolve_device(s.device)
-    precision = _precision(s.precision, dev)
+    precision = checked_precision(s.precision, dev)
     malloc_ok = tune_malloc() if s.malloc else None
     if s.cudnn_benchmark and dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -512,7 +514,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", default="resnet34", choices=ARCH_CHOICES, help="encoder")
     p.add_argument("--epochs", type=positive_int, default=2, help="timed epochs per variant (interleaved rounds)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
                    help="precision of (b) and (c), auto as dronefast.train; (a) stays fp32 like the tutorial")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                    help="contiguous (NCHW) tensors in (b) and (c); by default channels-last, as dronefast.train")

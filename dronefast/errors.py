@@ -6,7 +6,7 @@ single line and exit non-zero instead of showing a traceback from deep inside Py
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Dict, Iterable, Optional, Union
 
 __all__ = [
     "DronefastError", "DatasetError", "DatasetNotFoundError", "EmptyDatasetError", "MissingMaskError",
@@ -141,7 +141,7 @@ class RunFolderError(DronefastError):
 
     Args:
         template: the message, with ``{overwrite}``, ``{resume}`` and ``{keep_checkpoint}`` where an option is
-            named.
+            named; only these are filled in, so paths and other text may hold braces as they are.
     """
 
     _PY = {"overwrite": "overwrite=True", "resume": "resume=True", "keep_checkpoint": "keep_checkpoint=True"}
@@ -149,7 +149,13 @@ class RunFolderError(DronefastError):
 
     def __init__(self, template: str):
         self.template = template
-        super().__init__(template.format(**self._PY))
+        super().__init__(self._fill(self._PY))
 
     def for_cli(self) -> str:
-        return self.template.format(**self._CLI)
+        return self._fill(self._CLI)
+
+    def _fill(self, options: Dict[str, str]) -> str:
+        text = self.template
+        for name, spelled in options.items():
+            text = text.replace("{" + name + "}", spelled)
+        return text

@@ -36,7 +36,7 @@ from ..data.classes import ClassTable
 from ..data.images import read_image
 from ..data.masks import count_ids, ids_to_colour, resize_mask
 from ..errors import CorruptImageError
-from ..inference.files import output_paths, probability_png, write_class_maps
+from ..inference.files import output_paths, png_probability, probability_png, write_class_maps
 from ..inference.predictor import Predictor
 from ..landing.options import LandingOptions
 from ..landing.render import landing_overlay
@@ -292,7 +292,7 @@ def landing_view(result: PhotoResult, classes: ClassTable, options: LandingOptio
     (:func:`~dronefast.landing.writer.analyse_landing`): the spots JSON written as the command writes it
     (:func:`~dronefast.landing.spots.spots_to_json`: settings as resolved, verdict, ranked spots), the picture (safe
     ground green, hazards red, numbered circles) at display size, the table, and one line for the page."""
-    p_safe = None if result.p_safe is None else result.p_safe.astype(np.float32) / np.float32(255.0)
+    p_safe = None if result.p_safe is None else png_probability(result.p_safe)
     spots, meta = analyse_landing(result.ids, classes, options, p_safe)
     verdict = meta.pop("verdict", None)
     meta = {"image": result.name, **meta, "classes": Path(str(meta["classes"])).name}  # no server paths
@@ -355,7 +355,7 @@ class Handlers:
         how = self.predictor.describe(size)
         progress(0.1, desc=f"Predicting {format_size(size)}: {how}")
         start = time.perf_counter()
-        pred = self.predictor.predict_confidence(Path(photo))  # from the file, as predict does (JPEG drafts)
+        pred = self.predictor.predict_confidence(Path(photo), p_class=False)  # from the file (JPEG drafts)
         ids = pred.ids
         seconds = time.perf_counter() - start
         progress(0.8, desc="Drawing the class map")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 from typing import List, Optional
 
@@ -89,8 +88,6 @@ def _examples(n: int) -> List[Path]:
 def _run(args: argparse.Namespace) -> int:
     if args.model is None:
         raise UsageError(NO_MODEL)
-    if args.engine == "onnxruntime" and find_spec("dronefast.inference.onnx") is None:
-        raise UsageError("--engine onnxruntime needs dronefast.inference.onnx, which this version lacks")
     options, settings = predict_options(args), _settings(args)
     if not gradio_installed():
         raise DronefastError(f"the web page needs Gradio, an optional extra: {INSTALL_HINT}")

@@ -12,7 +12,7 @@ from ..data.split import SUBSETS
 from ..errors import UsageError
 from ..models.files import model_json_path, read_description
 from .common import at_least, fraction, prepare_cli, probabilities, run_main, size_arg
-from .landing import LANDING_DESTS, add_landing_arguments, landing_options
+from .landing import add_landing_arguments, landing_options, landing_requested
 from .predict import add_predict_arguments, predict_options
 
 __all__ = ["build_parser", "main"]
@@ -60,10 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _safety(args: argparse.Namespace):
     """The landing safety check the flags ask for (None without --landing); 10 px of clearance by default."""
-    given = [n for n in (*LANDING_DESTS, "landing_size", "thresholds") if getattr(args, n) is not None]
-    if not args.landing:
-        if given:
-            raise UsageError(f"--{given[0].replace('_', '-')} is a landing option; add --landing")
+    if not landing_requested(args, extra=("landing_size", "thresholds")):
         return None
     if args.clearance_m is not None:
         raise UsageError("the landing safety score needs --clearance-px (pixels of the analysed map)")

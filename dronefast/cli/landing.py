@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from ..data.classes import read_class_csv, standard_classes
 from ..data.images import IMAGE_SUFFIXES, read_image
@@ -18,7 +18,7 @@ from ..landing.writer import write_landing
 from ..outputs import refuse_overwrite, writable_folder
 from .common import positive_float, positive_int, probability, run_main
 
-__all__ = ["add_landing_arguments", "landing_options", "LANDING_DESTS", "build_parser", "main"]
+__all__ = ["add_landing_arguments", "landing_options", "landing_requested", "LANDING_DESTS", "build_parser", "main"]
 
 #: Destinations of the options :func:`add_landing_arguments` adds (besides ``top_k`` and ``border_safe``).
 LANDING_DESTS = ("clearance_px", "clearance_m", "gsd", "altitude", "focal_mm", "sensor_mm", "safe", "hazards",
@@ -43,6 +43,16 @@ def _hazards_arg(text: str) -> Dict[str, float]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"bad hazard weight in {item!r}") from None
     return out
+
+
+def landing_requested(args: argparse.Namespace, extra: Sequence[str] = ()) -> bool:
+    """``args.landing``; UsageError when a landing option (:data:`LANDING_DESTS` and `extra` destinations) is given
+    without ``--landing``."""
+    if not args.landing:
+        given = [n for n in (*LANDING_DESTS, *extra) if getattr(args, n) is not None]
+        if given:
+            raise UsageError(f"--{given[0].replace('_', '-')} is a landing option; add --landing")
+    return bool(args.landing)
 
 
 def add_landing_arguments(group, unit: str = "mask", required: bool = True) -> None:

@@ -10,8 +10,8 @@ from typing import Dict, List, Optional
 from ..errors import DatasetError, UsageError
 from ..inference.options import DEFAULT_OVERLAP, ENGINES, PredictOptions
 from ..outputs import ensure_outside, refuse_overwrite, writable_folder
-from .common import positive_float, positive_int, prepare_cli, run_main
-from .landing import LANDING_DESTS, add_landing_arguments, landing_options
+from .common import positive_float, positive_int, prepare_cli, probability, run_main
+from .landing import add_landing_arguments, landing_options, landing_requested
 
 __all__ = ["add_predict_arguments", "predict_options", "parse_device", "build_parser", "main"]
 
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photos or folders of photos")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     add_predict_arguments(p)
-    p.add_argument("--alpha", type=float, default=0.5, metavar="A", help="overlay colour strength 0..1 (0.5)")
+    p.add_argument("--alpha", type=probability, default=0.5, metavar="A", help="overlay colour strength 0..1 (0.5)")
     p.add_argument("--confidence", action="store_true",
                    help="also write <stem>.p_safe.png (the model's probability that each pixel is safe landing ground) "
                         "and <stem>.p_class.png (the probability of the predicted class), 8-bit: value / 255")
@@ -95,10 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _landing(args: argparse.Namespace):
-    given = [n for n in LANDING_DESTS if getattr(args, n) is not None]
-    if not args.landing:
-        if given:
-            raise UsageError(f"--{given[0].replace('_', '-')} is a landing option; add --landing")
+    if not landing_requested(args):
         return None
     if args.clearance_px is None and args.clearance_m is None:
         raise UsageError("--landing needs --clearance-px or --clearance-m")
@@ -133,8 +130,6 @@ def _plan(args: argparse.Namespace, files: List[Path]) -> Dict[Path, Dict[str, P
 
 def _run(args: argparse.Namespace) -> int:
     options = predict_options(args)
-    if not 0 <= args.alpha <= 1:
-        raise UsageError(f"--alpha must be in [0, 1], got {args.alpha}")
     landing = _landing(args)
     if args.overwrite and args.skip_existing:
         raise UsageError("--overwrite and --skip-existing exclude each other")

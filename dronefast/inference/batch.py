@@ -11,7 +11,7 @@ from ..landing.policy import resolve_policy
 from ..landing.writer import write_landing
 from ..outputs import save_image
 from ..sizes import format_size
-from .files import probability_png, quantize_probability, write_class_maps
+from .files import png_probability, probability_png, write_class_maps
 from .predictor import Predictor
 
 __all__ = ["predict_to_files"]
@@ -28,8 +28,10 @@ def predict_to_files(predictor: Predictor, image: Path, paths: Dict[str, Path], 
         CorruptImageError: naming the photo when it cannot be decoded (nothing is written then).
     """
     confident = landing is not None or "p_safe" in paths
-    pred = predictor.predict_confidence(image, _safe_ids(predictor, landing)) if confident else None
-    p_safe = None if pred is None else quantize_probability(pred.p_safe)  # as the PNG holds it
+    pred = predictor.predict_confidence(image, _safe_ids(predictor, landing), p_class="p_class" in paths) \
+        if confident else None
+    p_safe_png = None if pred is None else probability_png(pred.p_safe)
+    p_safe = None if pred is None else png_probability(p_safe_png)  # as the PNG holds it: same spots from the file
     ids = pred.ids if pred is not None else predictor.predict(image)
     photo = read_image(image)
     note = predictor.describe(ids.shape)
@@ -41,7 +43,7 @@ def predict_to_files(predictor: Predictor, image: Path, paths: Dict[str, Path], 
                         f" (P(safe) mean {spots[0].p_safe_mean:.2f})" if spots
                         else f"no safe landing spot: {meta['verdict']['reason']}")
     if "p_safe" in paths:
-        save_image(probability_png(pred.p_safe), paths["p_safe"])
+        save_image(p_safe_png, paths["p_safe"])
         save_image(probability_png(pred.p_class), paths["p_class"])
     write_class_maps(ids, photo, predictor.classes, paths, alpha)
     return f"{format_size(ids.shape)}, {note}"

@@ -121,14 +121,16 @@ def _score_photo(img: Path, layout: DatasetLayout, whole: Predictor, full: Optio
     if full is None:
         return
     yf = read_mask(mask, layout.classes)
-    pf = full.predict(img)
+    if landing is None:
+        pf = full.predict(img)
+    else:  # the landing maps come from the same forward passes as the full-size map
+        pf, small = full.predict_with_confidence(img, landing.size, tally.safety.safe_ids)
     if pf.shape != yf.shape:
         raise SizeMismatchError(f"mask is {format_size(yf.shape)} but its photo {img.name} is "
                                 f"{format_size(pf.shape)} (WxH)", mask)
     tally.full += confusion_matrix(torch.from_numpy(pf), torch.from_numpy(np.array(yf)), tally.n)
     tally.modes.add(full.describe(pf.shape))
     if landing is not None:
-        small = full.predict_confidence(img, tally.safety.safe_ids, size=landing.size)
         tally.safety.add(small.ids, small.p_safe, yf)
 
 

@@ -15,7 +15,7 @@ from ..errors import CorruptImageError
 from ..outputs import save_image
 
 __all__ = ["OUTPUT_SUFFIXES", "list_inputs", "output_paths", "is_own_output", "is_complete", "write_class_maps",
-           "probability_png", "quantize_probability", "read_probability"]
+           "probability_png", "png_probability", "read_probability"]
 
 PathLike = Union[str, Path]
 #: Output kinds and their file name endings (``<stem><suffix>``).
@@ -80,10 +80,9 @@ def probability_png(p: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(np.asarray(p, dtype=np.float64) * 255 + 0.5), 0, 255).astype(np.uint8)
 
 
-def quantize_probability(p: np.ndarray) -> np.ndarray:
-    """`p` as :func:`probability_png` stores it and :func:`read_probability` reads it back (steps of 1/255), so a
-    map used straight away and one read from its PNG give the same landing spots."""
-    return probability_png(p).astype(np.float32) / np.float32(255.0)
+def png_probability(png: np.ndarray) -> np.ndarray:
+    """The probabilities an 8-bit map of :func:`probability_png` holds: ``(H, W)`` float32, value / 255."""
+    return np.asarray(png).astype(np.float32) / np.float32(255.0)
 
 
 def read_probability(path: PathLike) -> np.ndarray:
@@ -97,7 +96,7 @@ def read_probability(path: PathLike) -> np.ndarray:
             im.load()
             if im.mode != "L":
                 raise CorruptImageError(f"a probability map must be an 8-bit grey PNG, found mode {im.mode}", path)
-            return np.asarray(im).astype(np.float32) / np.float32(255.0)
+            return png_probability(im)
     except CorruptImageError:
         raise
     except FileNotFoundError:

@@ -73,12 +73,12 @@ class Prediction:
         ids: class ids, uint8.
         p_safe: probability that the pixel is a safe landing surface (summed probability of the safe classes),
             float32 in [0, 1].
-        p_class: probability of the predicted class, float32 in [0, 1].
+        p_class: probability of the predicted class, float32 in [0, 1] (None when it was not asked for).
     """
 
     ids: np.ndarray
     p_safe: np.ndarray
-    p_class: np.ndarray
+    p_class: Optional[np.ndarray] = None
 
 
 class Predictor:
@@ -229,7 +229,7 @@ class Predictor:
         return upsample_argmax(logits, full, self.strip_bytes)
 
     def predict_confidence(self, image: ImageLike, safe: Optional[Sequence[int]] = None,
-                           size: Optional[Tuple[int, int]] = None) -> "Prediction":
+                           size: Optional[Tuple[int, int]] = None, p_class: bool = True) -> "Prediction":
         """Class map with the model's confidence, all ``(H, W)`` at the full size of `image` (or at ``size =
         (h, w)``, resampled straight from the working resolution: e.g. a small map for landing analysis).
 
@@ -242,19 +242,34 @@ class Predictor:
             image: a path, PIL image or ``(H, W, 3)`` uint8 array.
             safe: class ids whose summed probability is ``p_safe`` (default: the landing finder's safe classes
                 present in the model's class table).
+            size: ``(h, w)`` of the maps (default: the photo's).
+            p_class: also the probability of the predicted class (one more full-size float map; else None).
         """
+        out, full = self._logits(image, probs=True)
+        return self._confidence(out, tuple(size) if size is not None else full, safe, p_class)
+
+    def predict_with_confidence(self, image: ImageLike, size: Tuple[int, int], safe: Optional[Sequence[int]] = None
+                                ) -> Tuple[np.ndarray, "Prediction"]:
+        """The full-size class map of `image` (as :meth:`predict`) and, from the same forward passes, the class
+        map and confidence at ``size = (h, w)`` (as :meth:`predict_confidence` with `size`): one tiled prediction
+        where the two calls would run it twice."""
+        out, full = self._logits(image, probs=True)
+        ids = upsample_argmax(out[:len(self.classes)], full, self.strip_bytes)
+        return ids, self._confidence(out, tuple(size), safe, p_class=False)
+
+    def _confidence(self, out: torch.Tensor, size: Tuple[int, int], safe: Optional[Sequence[int]],
+                    p_class: bool) -> "Prediction":
+        """:class:`Prediction` at `size` from ``(2C, h, w)`` logits and probabilities (:meth:`_net` with probs)."""
         if safe is None:
             safe = resolve_policy(self.classes, None, None)[0]
-        out, full = self._logits(image, probs=True)
-        full = tuple(size) if size is not None else full
         c = len(self.classes)
         logits, p = out[:c], out[c:]
         top = logits.max(0).indices
-        maps = torch.stack([p[list(safe)].sum(0), p.gather(0, top[None])[0]])
-        up = np.empty((2, *full), dtype=np.float32)
-        for rows, strip in iter_upsampled(maps, full, self.strip_bytes):
+        maps = [p[list(safe)].sum(0)] + ([p.gather(0, top[None])[0]] if p_class else [])
+        up = np.empty((len(maps), *size), dtype=np.float32)
+        for rows, strip in iter_upsampled(torch.stack(maps), size, self.strip_bytes):
             up[:, rows] = strip.clamp(0, 1).cpu().numpy()
-        return Prediction(upsample_argmax(logits, full, self.strip_bytes), up[0], up[1])
+        return Prediction(upsample_argmax(logits, size, self.strip_bytes), up[0], up[1] if p_class else None)
 
     def describe(self, size: Tuple[int, int]) -> str:
         """One line saying how a photo of ``size = (H, W)`` is predicted."""

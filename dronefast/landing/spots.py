@@ -144,7 +144,8 @@ def find_landing_spots(class_map: np.ndarray, classes: ClassTable, clearance_px:
                        safe: Optional[Sequence[str]] = None, hazards: Optional[Hazards] = None,
                        top_k: Optional[int] = 5, border_is_unsafe: bool = True,
                        min_separation_px: Optional[float] = None, p_safe: Optional[np.ndarray] = None,
-                       min_p_safe: float = DEFAULT_MIN_P_SAFE) -> List[LandingSpot]:
+                       min_p_safe: float = DEFAULT_MIN_P_SAFE,
+                       maps: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> List[LandingSpot]:
     """The best landing spots of a class map, best first (an empty list when no safe area is big enough).
 
     Args:
@@ -164,13 +165,16 @@ def find_landing_spots(class_map: np.ndarray, classes: ClassTable, clearance_px:
             not landable, and each spot gets the min and mean of `p_safe` over its clearance disc.
         min_p_safe: the least probability of safe ground a pixel needs to be landable (with `p_safe`; default
             :data:`~dronefast.landing.policy.DEFAULT_MIN_P_SAFE`).
+        maps: ``(radius, score)`` of :func:`landing_maps` for these very settings, when the caller has them
+            already (they cost two distance transforms).
     """
     clearance_px = _clearance(clearance_px, clearance_m, gsd_m)
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     sep = 2.0 * clearance_px if min_separation_px is None else float(min_separation_px)
     cm = as_class_map(class_map, classes)
-    radius, score = landing_maps(cm, classes, safe, hazards, border_is_unsafe, p_safe, min_p_safe)
+    radius, score = maps if maps is not None else landing_maps(cm, classes, safe, hazards, border_is_unsafe, p_safe,
+                                                                min_p_safe)
     # A clearance converted from metres (1.6 m / 0.1 m/px = 16.000000000000004 px) must still admit 16 px.
     cand = local_maxima(score, radius >= clearance_px * (1 - 1e-9))
     ys, xs = np.nonzero(cand)

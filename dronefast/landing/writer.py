@@ -33,10 +33,11 @@ def analyse_landing(class_map: np.ndarray, classes: ClassTable, options: Landing
     the map, JSON-ready, with the ``verdict`` (see :func:`landing_verdict`)."""
     h, w = class_map.shape
     o = options
+    maps = landing_maps(class_map, classes, o.safe, o.hazards, o.border_is_unsafe, p_safe, o.min_p_safe)
     spots = find_landing_spots(class_map, classes, clearance_px=o.clearance_px, clearance_m=o.clearance_m,
                                gsd_m=o.gsd_for(w), safe=o.safe, hazards=o.hazards, top_k=o.top_k,
                                border_is_unsafe=o.border_is_unsafe, min_separation_px=o.min_separation_px,
-                               p_safe=p_safe, min_p_safe=o.min_p_safe)
+                               p_safe=p_safe, min_p_safe=o.min_p_safe, maps=maps)
     safe_ids, _ = resolve_policy(classes, o.safe, o.hazards)
     meta = {"size": format_size((h, w)), **o.describe(classes, w),
             "safe_fraction": float(np.isin(class_map, safe_ids).mean()), "confidence": p_safe is not None}
@@ -44,29 +45,28 @@ def analyse_landing(class_map: np.ndarray, classes: ClassTable, options: Landing
         meta.pop("min_p_safe")
     else:
         meta["confident_safe_fraction"] = float(landable(class_map, classes, o.safe, p_safe, o.min_p_safe).mean())
-    meta["verdict"] = landing_verdict(spots, class_map, classes, options, p_safe, meta)
+    widest = float(maps[0].max()) if maps[0].size else 0.0
+    meta["verdict"] = landing_verdict(spots, widest, options, meta)
     return spots, meta
 
 
-def landing_verdict(spots: List[LandingSpot], class_map: np.ndarray, classes: ClassTable, options: LandingOptions,
-                    p_safe: Optional[np.ndarray], meta: Dict[str, Any]) -> Dict[str, Any]:
+def landing_verdict(spots: List[LandingSpot], widest_px: float, options: LandingOptions,
+                    meta: Dict[str, Any]) -> Dict[str, Any]:
     """``{"abstained": bool, "reason": str or None}``: when no spot passes, say why instead of offering the least
-    bad one (no safe ground at all; not enough of it the model is sure of; no safe area wide enough)."""
+    bad one (no safe ground at all; not enough of it the model is sure of; no safe area wide enough). `widest_px`:
+    the largest free radius of the map; `meta`: :func:`analyse_landing`'s settings and fractions."""
     if spots:
         return {"abstained": False, "reason": None}
     clearance = meta["clearance_px"]
     if meta["safe_fraction"] == 0:
         return {"abstained": True, "reason": "no safe ground: no pixel of a landable class"}
-    radius, _ = landing_maps(class_map, classes, options.safe, options.hazards, options.border_is_unsafe, p_safe,
-                             options.min_p_safe)
-    widest = float(radius.max()) if radius.size else 0.0
-    if p_safe is not None and meta["confident_safe_fraction"] < meta["safe_fraction"] / 2:
+    if meta["confidence"] and meta["confident_safe_fraction"] < meta["safe_fraction"] / 2:
         why = (f"the model is unsure: only {100 * meta['confident_safe_fraction']:.1f}% of the photo is safe ground "
                f"with P(safe) >= {options.min_p_safe:g} (safe classes cover {100 * meta['safe_fraction']:.1f}%)")
     else:
         why = "no safe area is wide enough"
     return {"abstained": True,
-            "reason": f"{why}; the widest free radius is {widest:.1f} px, the clearance asks for {clearance:.1f} px"}
+            "reason": f"{why}; the widest free radius is {widest_px:.1f} px, the clearance asks for {clearance:.1f} px"}
 
 
 def write_landing(class_map: np.ndarray, classes: ClassTable, options: LandingOptions, json_path: Path,

@@ -43,8 +43,9 @@ def validation_logits(learn: Learner, max_pixels: int = MAX_PIXELS, seed: int = 
             keep = (y != void) if void is not None else torch.ones_like(y, dtype=torch.bool)
             idx = keep.nonzero()[:, 0].cpu()
             idx = idx[torch.randperm(idx.numel(), generator=gen)[:per_batch]]
-            xs.append(logits.cpu()[idx])
-            ys.append(y.cpu()[idx])
+            sel = idx.to(logits.device)  # only the sampled pixels leave the device
+            xs.append(logits[sel].cpu())
+            ys.append(y[sel].cpu())
     return torch.cat(xs), torch.cat(ys)
 
 

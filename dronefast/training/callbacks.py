@@ -199,10 +199,9 @@ def load_checkpoint(learn: Learner) -> Dict[str, Any]:
         RunFolderError: there is no checkpoint (nothing to resume), or it cannot be read.
     """
     f = checkpoint_path(learn)
-    esc = str(f).replace("{", "{{").replace("}", "}}")
     distrib_barrier()
     if not f.is_file():
-        raise RunFolderError(f"{esc}: nothing to resume (no checkpoint: the run was interrupted before its first epoch "
+        raise RunFolderError(f"{f}: nothing to resume (no checkpoint: the run was interrupted before its first epoch "
                              f"ended, or never started); start it again with {{overwrite}}")
     try:
         state = torch.load(f, map_location="cpu", weights_only=True)
@@ -215,8 +214,8 @@ def load_checkpoint(learn: Learner) -> Dict[str, Any]:
         opt = to_device(state["opt"], device)
         learn.opt.load_state_dict({**opt, "hypers": L(opt["hypers"])})
     except Exception as e:  # torch.load and load_state_dict raise many kinds on a damaged or foreign file
-        why = str(e).replace("{", "{{").replace("}", "}}")[:300]
-        raise RunFolderError(f"{esc}: cannot resume from this checkpoint ({type(e).__name__}: {why}); start the run "
+        why = str(e)[:300]
+        raise RunFolderError(f"{f}: cannot resume from this checkpoint ({type(e).__name__}: {why}); start the run "
                              f"again with {{overwrite}}") from None
     return {"progress": state["progress"], "rng": state["rng"]}
 

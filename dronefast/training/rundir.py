@@ -72,24 +72,24 @@ class RunFolder:
     def check_start(self, resume: bool, overwrite: bool) -> None:
         """Refuse to start as asked when the folder's state does not allow it (RunFolderError)."""
         if self.path.exists() and not self.path.is_dir():
-            raise RunFolderError(f"{_esc(self.path)}: exists and is not a folder; choose another output folder")
+            raise RunFolderError(f"{self.path}: exists and is not a folder; choose another output folder")
         state = self.state
         if resume and overwrite:
             raise RunFolderError("{resume} and {overwrite} exclude each other")
         if resume:
             if state == "finished":
-                raise RunFolderError(f"{_esc(self.path)}: the run there finished; nothing to resume (pass "
+                raise RunFolderError(f"{self.path}: the run there finished; nothing to resume (pass "
                                      f"{{overwrite}} to train it again)")
             if not (self.path / "models" / CHECKPOINT_FILES[0]).is_file():
                 why = "was interrupted before its first epoch ended" if state == "interrupted" else "holds no run"
-                raise RunFolderError(f"{_esc(self.path)}: nothing to resume (the folder {why}); start it again with "
+                raise RunFolderError(f"{self.path}: nothing to resume (the folder {why}); start it again with "
                                      f"{{overwrite}}")
             return
         if state == "finished" and not overwrite:
-            raise RunFolderError(f"{_esc(self.path)}: holds a finished run ({FINISHED_MARK}); pass {{overwrite}} "
+            raise RunFolderError(f"{self.path}: holds a finished run ({FINISHED_MARK}); pass {{overwrite}} "
                                  f"to replace it, or choose another output folder")
         if state == "interrupted" and not overwrite:
-            raise RunFolderError(f"{_esc(self.path)}: holds an interrupted run; pass {{resume}} to continue it or "
+            raise RunFolderError(f"{self.path}: holds an interrupted run; pass {{resume}} to continue it or "
                                  f"{{overwrite}} to start again")
 
     @contextmanager
@@ -105,7 +105,7 @@ class RunFolder:
         try:
             if not _try_lock(fd):
                 holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-                raise RunFolderError(f"{_esc(self.path)}: another training (process {_esc(holder)}) is writing into "
+                raise RunFolderError(f"{self.path}: another training (process {holder}) is writing into "
                                      f"this folder; wait for it or choose another output folder")
             try:
                 os.ftruncate(fd, 0)
@@ -129,10 +129,10 @@ class RunFolder:
         try:
             record = json.loads(f.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise RunFolderError(f"{_esc(f)}: cannot read the run's record ({_esc(e)}); start the run again with "
+            raise RunFolderError(f"{f}: cannot read the run's record ({e}); start the run again with "
                                  f"{{overwrite}}") from None
         if not isinstance(record, dict):
-            raise RunFolderError(f"{_esc(f)}: not a run record (a JSON object); start the run again with "
+            raise RunFolderError(f"{f}: not a run record (a JSON object); start the run again with "
                                  f"{{overwrite}}")
         return record
 
@@ -147,8 +147,8 @@ class RunFolder:
         old, new = _flat(record.get("settings", {})), _flat(settings)
         diffs = [f"{k}: {_show(old.get(k))} -> {_show(new.get(k))}" for k in new if old.get(k) != new.get(k)]
         if diffs:
-            raise RunFolderError(f"{_esc(self.path)}: cannot resume with other settings than the run's ("
-                                 + _esc("; ".join(diffs)) + "); resume with the same settings, or start again "
+            raise RunFolderError(f"{self.path}: cannot resume with other settings than the run's ("
+                                 + "; ".join(diffs) + "); resume with the same settings, or start again "
                                  "with {overwrite}")
         return record
 
@@ -170,11 +170,6 @@ def _flat(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
-
-
-def _esc(text: Any) -> str:
-    """`text` safe inside a :class:`RunFolderError` template (braces doubled)."""
-    return str(text).replace("{", "{{").replace("}", "}}")
 
 
 def _try_lock(fd: int) -> bool:

@@ -63,3 +63,21 @@ def test_progress_bars_print_nothing_without_a_terminal(capsys):
     for _ in master_bar(range(2)):
         pass
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("command, argv, extra", [
+    ("predict", ["M", "x.jpg", "--out", "o", "--clearance-px", "5"], ()),
+    ("predict", ["M", "x.jpg", "--out", "o", "--min-p-safe", "0.5"], ()),
+    ("evaluate", ["M", "--thresholds", "0.5"], ("landing_size", "thresholds")),
+    ("evaluate", ["M", "--landing-size", "30x20"], ("landing_size", "thresholds")),
+])
+def test_a_landing_option_without_landing_is_refused(command, argv, extra):
+    import importlib
+
+    from dronefast.cli.landing import landing_requested
+
+    parser = importlib.import_module(f"dronefast.cli.{command}").build_parser()
+    with pytest.raises(UsageError, match=r"^--[a-z-]+ is a landing option; add --landing$"):
+        landing_requested(parser.parse_args(argv), extra)
+    assert landing_requested(parser.parse_args([*argv, "--landing"]), extra) is True
+    assert landing_requested(parser.parse_args(argv[:argv.index("o") + 1] if "o" in argv else argv[:1])) is False

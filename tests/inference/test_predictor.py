@@ -200,6 +200,27 @@ def test_tta_averages_flips(net_info):
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("tta", [False, True])
+def test_one_prediction_gives_the_full_map_and_a_small_confidence(net_info, tta):
+    """predict_with_confidence: the full-size map of predict and the small maps of predict_confidence(size=...),
+    from one tiled prediction."""
+    arr = photo(80, 120, seed=8)
+    pred = Predictor(net_info, device="cpu", tile=True, tta=tta)
+    calls = []
+    engine = pred.engine
+    pred.engine = lambda x: calls.append(1) or engine(x)
+    ids, small = pred.predict_with_confidence(arr, (20, 30))
+    once = len(calls)
+    np.testing.assert_array_equal(ids, pred.predict(arr))
+    ref = pred.predict_confidence(arr, size=(20, 30))
+    assert len(calls) == 3 * once and ids.shape == (80, 120) and small.ids.shape == (20, 30)
+    for name in ("ids", "p_safe"):
+        np.testing.assert_array_equal(getattr(small, name), getattr(ref, name))
+    assert small.p_class is None and ref.p_class.shape == (20, 30)  # only asked-for maps are upsampled
+    lean = pred.predict_confidence(arr, size=(20, 30), p_class=False)
+    assert lean.p_class is None and np.array_equal(lean.p_safe, ref.p_safe) and np.array_equal(lean.ids, ref.ids)
+
+
 def test_bad_arguments_and_arrays(net_info):
     with pytest.raises(ValueError, match="overlap"):
         Predictor(net_info, device="cpu", overlap=1.0)

@@ -338,3 +338,17 @@ def test_a_monitor_that_is_never_a_number_keeps_the_last_weights(tiny_dls, tmp_p
     saved = saved.get("model", saved)
     final = learn.model.state_dict()
     assert all(torch.equal(saved[k], final[k]) for k in final)
+
+
+def test_a_damaged_checkpoint_with_braces_in_its_error_is_named(run, tmp_path):
+    """load_checkpoint's message quotes torch's error, which may hold braces, cut at 300 characters."""
+    learn = run.learn
+    old = learn.path
+    try:
+        learn.path = tmp_path / "{run}"
+        (learn.path / "models").mkdir(parents=True)
+        (learn.path / "models" / f"{CHECKPOINT_NAME}.pth").write_bytes(b"{" * 500)
+        with pytest.raises(RunFolderError, match=r"\{run\}/models/last\.pth: cannot resume from this checkpoint"):
+            fit_reference(learn, epochs=1, lr=LR, resume=True)
+    finally:
+        learn.path = old
