@@ -59,7 +59,8 @@ EVERYTHING = _modules(PACKAGE) + _modules(ROOT / "benchmarks")
 
 def test_the_layout_is_as_documented():
     subpackages = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
-    assert subpackages == ["app", "cli", "data", "inference", "landing", "metrics", "models", "synthetic", "training"]
+    assert subpackages == ["app", "cli", "data", "inference", "landing", "metrics", "models", "synthetic", "training",
+                            "workflows"]
     assert len(LIBRARY) > 30 and any(_is_cli(p) for p in _modules(PACKAGE))
 
 

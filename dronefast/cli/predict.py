@@ -1,17 +1,22 @@
 """``python -m dronefast.predict MODEL INPUT... --out DIR``: class maps of photos of any size (see
-:mod:`dronefast.inference.predictor`), and the prediction options shared with ``evaluate``."""
+:mod:`dronefast.inference.predictor`), landing spots along videos (:mod:`dronefast.workflows.video`), and the
+prediction options shared with ``evaluate``."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ..errors import DatasetError, UsageError
 from ..inference.options import DEFAULT_OVERLAP, ENGINES, PredictOptions
 from ..outputs import ensure_outside, refuse_overwrite, writable_folder
 from .common import positive_float, positive_int, prepare_cli, probability, run_main
 from .landing import add_landing_arguments, landing_options, landing_requested
+
+if TYPE_CHECKING:
+    from ..inference.files import InputScan
+    from ..landing.options import LandingOptions
 
 __all__ = ["add_predict_arguments", "predict_options", "parse_device", "build_parser", "main"]
 
@@ -76,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, metavar="MODEL",
                    help="a training run folder, its model.json / model.safetensors, or an exported folder with "
                         "model.onnx (--engine onnxruntime); a fastai .pkl needs --pickle")
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photos or folders of photos")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                   help="photos, videos (.mp4, .mov: landing spots along the flight) or folders of them")
+    p.add_argument("--recursive", action="store_true", help="also the photos and videos in subfolders of a folder")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     add_predict_arguments(p)
     p.add_argument("--alpha", type=probability, default=0.5, metavar="A", help="overlay colour strength 0..1 (0.5)")
@@ -91,7 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--landing", action="store_true",
                    help="also write <stem>.landing.json and <stem>.landing.png (needs a clearance)")
     add_landing_arguments(g, "photo", required=False)
+    add_video_arguments(p.add_argument_group(
+        "videos (pip install \"dronefast[video]\"; the landing options above apply, --landing is implied)"))
     return p
+
+
+def add_video_arguments(g) -> None:
+    """The options of videos (see :mod:`dronefast.workflows.video`)."""
+    from ..workflows.video import DEFAULT_HYSTERESIS
+
+    g.add_argument("--every", type=positive_int, default=None, metavar="N",
+                   help="predict every N-th frame of a video (default: one frame per second of video)")
+    g.add_argument("--hysteresis", type=probability, default=DEFAULT_HYSTERESIS, metavar="F",
+                   help="keep the previous frame's top spot while a spot in its free area scores within F of the "
+                        f"frame's best (default {DEFAULT_HYSTERESIS:g}; 0: off)")
 
 
 def _landing(args: argparse.Namespace):
@@ -100,6 +120,71 @@ def _landing(args: argparse.Namespace):
     if args.clearance_px is None and args.clearance_m is None:
         raise UsageError("--landing needs --clearance-px or --clearance-m")
     return landing_options(args)
+
+
+def _scan(args: argparse.Namespace) -> InputScan:
+    """The photos and videos of the inputs; prints one line counting and naming the other files of the folders
+    (a DJI telemetry .SRT beside a video is read with it, not named)."""
+    from ..data.telemetry import srt_beside
+    from ..inference.files import scan_inputs
+
+    scan = scan_inputs(args.inputs, recursive=args.recursive)
+    line = scan.others_line(exclude=[srt_beside(v) for v in scan.videos])
+    if line:
+        print(line)
+    return scan
+
+
+def _landings(args: argparse.Namespace, videos: bool) -> Tuple[Optional[LandingOptions], Optional[LandingOptions]]:
+    """``(landing options of the photos or None, of the videos or None)``: a video's outputs are its landing spots,
+    so with videos the landing options apply to them without ``--landing`` (the photos get spots with it)."""
+    if not videos:
+        return _landing(args), None
+    if args.clearance_px is None and args.clearance_m is None:
+        raise UsageError("a video's outputs are its landing spots: give --clearance-px N or --clearance-m M")
+    video = landing_options(args)
+    return (video if args.landing else None), video
+
+
+def _plan_videos(args: argparse.Namespace, videos: List[Path]) -> Dict[Path, Dict[str, Path]]:
+    """Output paths of each video, after the refusals (collisions, existing outputs)."""
+    from ..workflows.video import video_output_paths
+
+    plan: Dict[Path, Dict[str, Path]] = {}
+    stems: Dict[str, Path] = {}
+    for v in videos:
+        if v.stem in stems and stems[v.stem].resolve() != v.resolve():
+            raise UsageError(f"{stems[v.stem]} and {v} share the name {v.stem!r}; their outputs would collide")
+        stems[v.stem] = v
+        plan[v] = video_output_paths(v, args.out)
+    if args.skip_existing:
+        done = [v for v, ps in plan.items() if all(p.is_file() for p in ps.values())]
+        if done:
+            print(f"skipping {len(done)} video(s) whose outputs exist already")
+        return {v: ps for v, ps in plan.items() if v not in done}
+    if not args.overwrite:
+        refuse_overwrite([o for ps in plan.values() for o in ps.values()],
+                         "use --overwrite, or --skip-existing to skip finished videos")
+    return plan
+
+
+def _predict_videos(predictor, plan: Dict[Path, Dict[str, Path]], args: argparse.Namespace, landing) -> int:
+    """Predict every video of `plan`, naming and skipping those that fail; the number that failed."""
+    from ..workflows.video import VideoOptions, predict_video
+
+    options = VideoOptions(landing=landing, every=args.every, hysteresis=args.hysteresis, alpha=args.alpha)
+    failures = 0
+    for video, paths in plan.items():
+        try:
+            result = predict_video(predictor, video, paths, options)
+        except DatasetError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failures += 1
+            continue
+        print(f"{video}: {result.summary()}")
+    if plan:
+        print(f"wrote outputs of {len(plan) - failures} of {len(plan)} video(s) to {args.out}")
+    return failures
 
 
 def _plan(args: argparse.Namespace, files: List[Path]) -> Dict[Path, Dict[str, Path]]:
@@ -130,7 +215,8 @@ def _plan(args: argparse.Namespace, files: List[Path]) -> Dict[Path, Dict[str, P
 
 def _run(args: argparse.Namespace) -> int:
     options = predict_options(args)
-    landing = _landing(args)
+    scan = _scan(args)
+    landing, video_landing = _landings(args, bool(scan.videos))
     if args.overwrite and args.skip_existing:
         raise UsageError("--overwrite and --skip-existing exclude each other")
     for p in args.inputs:
@@ -140,16 +226,20 @@ def _run(args: argparse.Namespace) -> int:
             except ValueError as e:
                 raise UsageError(f"{e} (outputs would be read back as photos)") from None
     prepare_cli()
-    from ..inference.files import list_inputs
     from ..inference.predictor import (
         Predictor,  # torch loads here, after the arguments are known to be good
     )
 
-    files, problems = list_inputs(args.inputs)
+    files, problems = scan.photos, scan.problems
     for line in problems:
         print(f"error: {line}", file=sys.stderr)
     outputs = _plan(args, files)
-    if not outputs:
+    videos = _plan_videos(args, scan.videos)
+    if videos:
+        from ..workflows.video import require_av
+
+        require_av()
+    if not outputs and not videos:
         if problems:
             print("no photo could be read", file=sys.stderr)
             return 1
@@ -157,12 +247,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     predictor = Predictor(args.model, options)
     writable_folder(args.out)  # before any photo is predicted: a bad --out is refused at once
-    if landing is not None:
+    for checked in {id(o): o for o in (landing, video_landing) if o is not None}.values():
         try:
-            landing.check_classes(predictor.classes)
+            checked.check_classes(predictor.classes)
         except ValueError as e:
             raise UsageError(str(e)) from None
-    return _predict_all(predictor, outputs, args, landing, len(problems))
+    rc = _predict_all(predictor, outputs, args, landing, len(problems)) if outputs else int(bool(problems))
+    return 1 if _predict_videos(predictor, videos, args, video_landing) else rc
 
 
 def _predict_all(predictor, outputs, args: argparse.Namespace, landing, failures: int) -> int:

@@ -2,6 +2,8 @@
 ``.overlay.jpg`` and, with landing, ``.landing.json`` / ``.landing.png``), each atomically."""
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -15,36 +17,94 @@ from ..errors import CorruptImageError
 from ..outputs import save_image
 
 __all__ = ["OUTPUT_SUFFIXES", "list_inputs", "output_paths", "is_own_output", "is_complete", "write_class_maps",
-           "probability_png", "png_probability", "read_probability"]
+           "probability_png", "png_probability", "read_probability",
+           "VIDEO_SUFFIXES", "VIDEO_OUTPUT_SUFFIXES", "InputScan", "scan_inputs"]
 
 PathLike = Union[str, Path]
 #: Output kinds and their file name endings (``<stem><suffix>``).
 OUTPUT_SUFFIXES: Dict[str, str] = {"mask": ".mask.png", "colour": ".colour.png", "overlay": ".overlay.jpg",
                                    "p_safe": ".p_safe.png", "p_class": ".p_class.png",
                                    "landing_json": ".landing.json", "landing_png": ".landing.png"}
+#: Videos ``predict`` reads (lower case; drones write MP4 or MOV).
+VIDEO_SUFFIXES = (".mp4", ".mov")
+#: Outputs of a video and their file name endings (``<stem><suffix>``).
+VIDEO_OUTPUT_SUFFIXES: Dict[str, str] = {"video": ".landing.mp4", "frames": ".frames.jsonl"}
 
 
 def is_own_output(path: Path) -> bool:
     """True for a file named like one of dronefast's prediction outputs."""
-    return any(path.name.endswith(s) for s in OUTPUT_SUFFIXES.values())
+    return any(path.name.endswith(s) for s in (*OUTPUT_SUFFIXES.values(), *VIDEO_OUTPUT_SUFFIXES.values()))
 
 
 def list_inputs(paths: Sequence[PathLike]) -> Tuple[List[Path], List[str]]:
     """Photos named by `paths` (files as given; folders: their image files, non-recursive, sorted, skipping
-    dronefast's own outputs), and one problem line per path that is missing or an empty folder."""
-    files, problems = [], []
+    dronefast's own outputs), and one problem line per path that is missing or an empty folder
+    (:func:`scan_inputs` without videos)."""
+    scan = scan_inputs(paths, videos=False)
+    return scan.photos, scan.problems
+
+
+@dataclass
+class InputScan:
+    """What :func:`scan_inputs` found: photos and videos to predict, the other files of the folders (named, not
+    predicted), and one problem line per input that is missing or holds nothing to predict."""
+
+    photos: List[Path] = field(default_factory=list)
+    videos: List[Path] = field(default_factory=list)
+    others: List[Path] = field(default_factory=list)
+    problems: List[str] = field(default_factory=list)
+
+    def others_line(self, exclude: Sequence[Path] = (), limit: int = 10) -> Optional[str]:
+        """One line counting and naming the other files (less `exclude`; at most `limit` names, then how many
+        more), or None when there are none."""
+        left = [p for p in self.others if p not in set(exclude)]
+        if not left:
+            return None
+        more = f" and {len(left) - limit} more" if len(left) > limit else ""
+        return (f"not predicted: {len(left)} file(s) that are neither photos nor videos: "
+                f"{', '.join(map(str, left[:limit]))}{more}")
+
+
+def _folder_files(folder: Path, recursive: bool) -> List[Path]:
+    """The files of `folder` (and, when `recursive`, of its subfolders), sorted, hidden files and folders left out
+    (an interrupted writer's temporary files are hidden)."""
+    if not recursive:
+        return sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith("."))
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / n for n in names if not n.startswith(".") and (Path(root) / n).is_file()]
+    return sorted(found)
+
+
+def scan_inputs(paths: Sequence[PathLike], recursive: bool = False, videos: bool = True) -> InputScan:
+    """Sort `paths` into photos, videos and other files. A file named directly is a video when its suffix is one of
+    :data:`VIDEO_SUFFIXES` (and `videos`), else a photo; a folder gives its image files as photos, its videos as
+    videos (as other files when not `videos`), its remaining files as others (dronefast's own outputs are left out),
+    with `recursive` its subfolders' too; each sorted by path."""
+    scan = InputScan()
     for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                           and not f.name.startswith(".") and not is_own_output(f))
-            if not found:
-                problems.append(f"{p}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-            files += found
-        elif p.is_file():
-            files.append(p)
+        if p.is_file():
+            (scan.videos if videos and p.suffix.lower() in VIDEO_SUFFIXES else scan.photos).append(p)
+        elif not p.is_dir():
+            scan.problems.append(f"{p}: file not found")
         else:
-            problems.append(f"{p}: file not found")
-    return files, problems
+            n = len(scan.photos) + len(scan.videos)
+            for f in _folder_files(p, recursive):
+                suffix = f.suffix.lower()
+                if is_own_output(f):
+                    continue
+                if suffix in IMAGE_SUFFIXES:
+                    scan.photos.append(f)
+                elif videos and suffix in VIDEO_SUFFIXES:
+                    scan.videos.append(f)
+                else:
+                    scan.others.append(f)
+            if len(scan.photos) + len(scan.videos) == n:
+                kinds = IMAGE_SUFFIXES + (VIDEO_SUFFIXES if videos else ())
+                scan.problems.append(f"{p}: no {'images or videos' if videos else 'images'} ({', '.join(kinds)}) "
+                                     f"in this folder{' or its subfolders' if recursive else ''}")
+    return scan
 
 
 def output_paths(image: PathLike, out: PathLike, landing: bool = False, confidence: bool = False
