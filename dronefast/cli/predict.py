@@ -96,10 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("landing spots (see python -m dronefast.landing)")
     g.add_argument("--landing", action="store_true",
-                   help="also write <stem>.landing.json and <stem>.landing.png (needs a clearance)")
-    add_landing_arguments(g, "photo", required=False)
+                   help="also write <stem>.landing.json, <stem>.landing.png and, when the photo carries its GPS "
+                        "position and heading, <stem>.landing.geojson; the photo's EXIF/XMP gives the ground scale")
+    add_landing_arguments(g, "photo")
     add_video_arguments(p.add_argument_group(
-        "videos (pip install \"dronefast[video]\"; the landing options above apply, --landing is implied)"))
+        "videos (pip install \"dronefast[video]\"; the landing options above apply to them without --landing)"))
     return p
 
 
@@ -117,9 +118,7 @@ def add_video_arguments(g) -> None:
 def _landing(args: argparse.Namespace):
     if not landing_requested(args):
         return None
-    if args.clearance_px is None and args.clearance_m is None:
-        raise UsageError("--landing needs --clearance-px or --clearance-m")
-    return landing_options(args)
+    return landing_options(args)  # no clearance: 2 m where the photo gives the scale, else 40 px of the photo
 
 
 def _scan(args: argparse.Namespace) -> InputScan:
@@ -140,8 +139,6 @@ def _landings(args: argparse.Namespace, videos: bool) -> Tuple[Optional[LandingO
     so with videos the landing options apply to them without ``--landing`` (the photos get spots with it)."""
     if not videos:
         return _landing(args), None
-    if args.clearance_px is None and args.clearance_m is None:
-        raise UsageError("a video's outputs are its landing spots: give --clearance-px N or --clearance-m M")
     video = landing_options(args)
     return (video if args.landing else None), video
 

@@ -10,7 +10,10 @@ different styles; these are read (anything else is left unknown, never guessed):
 
 ``GPS(...)`` lists longitude first. ``rel_alt``, ``H`` and ``BAROMETER`` are heights above the take-off point in
 metres (``height_m``); ``abs_alt`` is the height above sea level (``abs_alt_m``). A position of exactly (0, 0) is
-DJI's "no GPS fix" and is read as unknown.
+DJI's "no GPS fix" and is read as unknown. The gimbal's yaw is the direction the frame's top edge faces.
+
+:func:`telemetry_camera` gives a record as the :class:`~dronefast.data.camera.CameraInfo` of a frame (sources
+"srt"); the SRT does not give the lens, so a ground scale needs the focal length and sensor width as flags.
 """
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..errors import DatasetError
+from .camera import CameraInfo, with_overrides
 
-__all__ = ["TELEMETRY_FIELDS", "read_srt", "parse_srt", "telemetry_at", "srt_beside"]
+__all__ = ["TELEMETRY_FIELDS", "read_srt", "parse_srt", "telemetry_at", "srt_beside", "telemetry_camera"]
 
 PathLike = Union[str, Path]
 #: Keys of a telemetry record besides ``start_s`` / ``end_s`` (each None when the block does not say).
@@ -109,3 +113,21 @@ def srt_beside(video: PathLike) -> Optional[Path]:
         if cand.is_file():
             return cand
     return None
+
+
+#: Telemetry record keys and the :class:`CameraInfo` fields they fill.
+_CAMERA_FIELDS = {"height_m": "height_m", "lat": "lat", "lon": "lon", "yaw_deg": "yaw_deg", "pitch_deg": "pitch_deg"}
+
+
+def telemetry_camera(record: Optional[Dict[str, Any]], size: Sequence[int]) -> CameraInfo:
+    """The camera of a video frame of ``size = (height, width)`` px from its telemetry `record` (None: no
+    telemetry): image size (source "video") and the record's height, position and gimbal (source "srt"); a value
+    a camera cannot hold (a height of 0 or less before take-off) stays unknown."""
+    cam = with_overrides(CameraInfo(), "video", image_width_px=int(size[1]), image_height_px=int(size[0]))
+    for key, name in _CAMERA_FIELDS.items():
+        value = None if record is None else record.get(key)
+        try:
+            cam = with_overrides(cam, "srt", **{name: value})
+        except ValueError:
+            continue
+    return cam

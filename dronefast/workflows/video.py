@@ -8,9 +8,16 @@ written per video, each atomically (temporary name, then renamed):
   the spots (numbered yellow circles of their free radius, the model's mean P(safe) beside each, a cyan disc of
   the required clearance) and, on a band at the top, the time and the top spot's P(safe) or why there is none;
 * ``<stem>.frames.jsonl``: one JSON object per predicted frame: ``frame`` (index in the video), ``time_s``,
-  ``size``, ``clearance_px``, ``gsd_m``, ``verdict``, ``spots`` (as in ``<stem>.landing.json``), ``held`` (see
-  below), ``camera_shift_px`` and, when a DJI ``<stem>.SRT`` lies beside the video, ``telemetry`` (the drone's
-  GPS and height at that time, :mod:`dronefast.data.telemetry`).
+  ``size``, ``clearance_px``, ``clearance_m``, ``gsd_m``, ``verdict``, ``spots`` (as in ``<stem>.landing.json``),
+  ``held`` (see below), ``camera_shift_px`` and, when a DJI ``<stem>.SRT`` lies beside the video, ``telemetry``
+  (the drone's GPS, height and gimbal at that time, :mod:`dronefast.data.telemetry`) and ``camera`` (each value
+  with its source), plus ``warnings`` when there are any.
+
+A frame's camera is its telemetry (height, GPS, gimbal yaw and pitch, source "srt") with the landing options'
+values winning (``altitude_m``, ``focal_mm``, ``sensor_mm``, ...). The SRT does not name the lens, so the ground
+scale needs the focal length and sensor width as options; with it the spots get metres (and with the gimbal's yaw
+and the GPS, ``east_m``, ``north_m``, ``lat``, ``lon``: :mod:`dronefast.landing.geo`). A video without telemetry
+gets pixel spots, as photos without EXIF do.
 
 **Temporal smoothing (hysteresis of the top spot).** Noise makes the best spot of a frame jump between areas that
 are about as good. The rule: take the previous predicted frame's top spot and its free disc (the circle of its free
@@ -38,7 +45,7 @@ from PIL import Image, ImageDraw
 
 from ..data.classes import ClassTable
 from ..data.masks import ids_to_colour
-from ..data.telemetry import read_srt, srt_beside, telemetry_at
+from ..data.telemetry import read_srt, srt_beside, telemetry_at, telemetry_camera
 from ..errors import DatasetError, DronefastError
 from ..inference.files import VIDEO_OUTPUT_SUFFIXES
 from ..landing.options import LandingOptions
@@ -122,8 +129,9 @@ class VideoResult:
         """One line saying what was done."""
         found = sum(t is not None for t in self.tops)
         jitter = top_spot_jitter(self.tops, self.shifts)
+        moves = "" if math.isnan(jitter) else f", top-spot jitter {jitter:.1f} px beyond the camera motion"
         return (f"{len(self.frames)} frame(s) predicted (every {self.step}), a landing spot in {found}, top spot held "
-                f"{self.held} time(s), top-spot jitter {jitter:.1f} px beyond the camera motion"
+                f"{self.held} time(s){moves}"
                 + (f"; telemetry from {self.telemetry.name}" if self.telemetry else "; no telemetry (pixel spots)"))
 
 
@@ -275,11 +283,14 @@ def _frame_line(index: int, time_s: float, ids: np.ndarray, spots: Sequence[Land
                 held: bool, shift: Point, record: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """The JSON object of one predicted frame (see the module docstring)."""
     line = {"frame": index, "time_s": round(time_s, 3), "size": format_size(ids.shape),
-            "clearance_px": meta["clearance_px"], "gsd_m": meta["gsd_m"], "verdict": meta["verdict"],
-            "held": held, "camera_shift_px": [round(shift[0], 1), round(shift[1], 1)],
+            "clearance_px": meta["clearance_px"], "clearance_m": meta["clearance_m"], "gsd_m": meta["gsd_m"],
+            "verdict": meta["verdict"], "held": held, "camera_shift_px": [round(shift[0], 1), round(shift[1], 1)],
             "spots": spots_to_json(spots)["spots"]}
     if record is not None:
         line["telemetry"] = {k: v for k, v in record.items() if k not in ("start_s", "end_s")}
+        line["camera"] = meta["camera"]
+    if meta["warnings"]:
+        line["warnings"] = meta["warnings"]
     return line
 
 
@@ -288,7 +299,8 @@ def _note(time_s: float, index: int, spots: Sequence[LandingSpot], meta: Dict[st
         return f"{time_s:.1f} s, frame {index}: {meta['verdict']['reason']}"
     top = spots[0]
     p = "" if top.p_safe_mean is None else f" P(safe) mean {top.p_safe_mean:.2f} min {top.p_safe_min:.2f}"
-    return f"{time_s:.1f} s, frame {index}: top spot{p}{' (held)' if held else ''}"
+    place = "" if top.lat is None else f" at {top.lat:.6f}, {top.lon:.6f}"
+    return f"{time_s:.1f} s, frame {index}: top spot{p}{place}{' (held)' if held else ''}"
 
 
 @dataclass
@@ -299,14 +311,15 @@ class _Track:
     top: Optional[LandingSpot] = None
 
 
-def _analyse(predictor: Predictor, rgb: np.ndarray, safe_ids: List[int], options: VideoOptions,
-             track: _Track) -> Tuple[np.ndarray, List[LandingSpot], Dict[str, Any], bool, Point]:
-    """Predict and analyse one frame, apply the hysteresis and move `track` on; ``(ids, spots, meta, held,
-    camera shift)``."""
+def _analyse(predictor: Predictor, rgb: np.ndarray, safe_ids: List[int], options: VideoOptions, track: _Track,
+             record: Optional[Dict[str, Any]]) -> Tuple[np.ndarray, List[LandingSpot], Dict[str, Any], bool, Point]:
+    """Predict and analyse one frame (its camera from the telemetry `record`), apply the hysteresis and move
+    `track` on; ``(ids, spots, meta, held, camera shift)``. ValueError: a clearance in metres without a scale."""
     pred = predictor.predict_confidence(rgb, safe_ids, p_class=False)
     lo = options.landing
     spots, meta = analyse_landing(pred.ids, predictor.classes, lo.replace(top_k=max(lo.top_k, CANDIDATES)),
-                                  p_safe=pred.p_safe)
+                                  p_safe=pred.p_safe, camera=telemetry_camera(record, rgb.shape[:2]),
+                                  photo_size=rgb.shape[:2])
     meta["top_k"] = lo.top_k
     shift = (0.0, 0.0) if track.frame is None else camera_shift(track.frame, rgb)
     moved = None if track.top is None else replace(track.top, x=track.top.x + shift[0], y=track.top.y + shift[1])
@@ -341,9 +354,12 @@ def predict_video(predictor: Predictor, video: PathLike, paths: Dict[str, Path],
         with atomic_path(paths["frames"]) as frames_tmp, atomic_path(paths["video"]) as video_tmp, \
                 _writer(av, video_tmp, rate) as write:
             for index, time_s, rgb in _frames(av, container, stream, step, fps, video):
-                ids, spots, meta, held, shift = _analyse(predictor, rgb, safe_ids, options, track)
                 record = None if records is None else telemetry_at(records, time_s)
-                write(annotate_frame(rgb, ids, spots, predictor.classes, options.landing, meta["clearance_px"],
+                try:
+                    ids, spots, meta, held, shift = _analyse(predictor, rgb, safe_ids, options, track, record)
+                except ValueError as e:  # a clearance in metres where the frame has no ground scale
+                    raise DatasetError(f"frame {index} ({time_s:.1f} s): {e}", video) from None
+                write(annotate_frame(rgb, ids, spots, predictor.classes, options.landing, meta["clearance_map_px"],
                                      _note(time_s, index, spots, meta, held), options.alpha))
                 lines.append(json.dumps(_frame_line(index, time_s, ids, spots, meta, held, shift, record)))
                 result.frames.append(index)

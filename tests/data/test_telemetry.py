@@ -78,3 +78,19 @@ def test_read_srt_finds_the_file_beside_a_video_and_refuses_other_text(tmp_path)
         read_srt(bad)
     with pytest.raises(DatasetError, match="missing.srt: cannot read"):
         read_srt(tmp_path / "missing.srt")
+
+
+def test_telemetry_camera_gives_the_frame_size_and_the_srt_values():
+    from dronefast.data.telemetry import telemetry_camera
+
+    (a,) = parse_srt(NEW_STYLE.split("\n\n")[0])
+    cam = telemetry_camera({**a, "pitch_deg": -90.0}, (1080, 1920))
+    assert (cam.image_width_px, cam.image_height_px, cam.height_m, cam.lat, cam.lon, cam.yaw_deg, cam.pitch_deg) == (
+        1920, 1080, 20.0, 47.071234, 15.438765, 90.5, -90.0)
+    assert cam.sources == {"image_width_px": "video", "image_height_px": "video", "height_m": "srt", "lat": "srt",
+                           "lon": "srt", "yaw_deg": "srt", "pitch_deg": "srt"}
+    assert cam.gsd_m is None                               # the SRT does not give the lens
+    on_ground = telemetry_camera({**a, "height_m": 0.0, "yaw_deg": -90.0}, (1080, 1920))
+    assert on_ground.height_m is None and on_ground.yaw_deg == 270.0 and "height_m" not in on_ground.sources
+    none = telemetry_camera(None, (64, 96))
+    assert (none.image_width_px, none.height_m, none.lat) == (96, None, None)

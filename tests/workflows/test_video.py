@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dronefast.cli.predict import main
+from dronefast.errors import DatasetError
 from dronefast.landing.options import LandingOptions
 from dronefast.landing.spots import LandingSpot, spots_to_json
 from dronefast.landing.writer import analyse_landing
@@ -29,11 +30,13 @@ H, W = 64, 96
 PAN = (3, 1)  # camera motion per frame (px right, px down): the ground moves by (-3, -1) in the picture
 SRT = """1
 00:00:00,000 --> 00:00:00,600
-F/2.8, SS 320, ISO 100, EV 0, GPS (15.4300, 47.0700, 20), D 3.2m, H 20.00m, H.S 1.50m/s, V.S 0.00m/s
+<font size="28">FrameCnt: 1, DiffTime: 100ms
+[iso: 100] [latitude: 47.070000] [longitude: 15.430000] [rel_alt: 20.000 abs_alt: 385.000] [gb_yaw: 90.0 gb_pitch: -90.0 gb_roll: 0.0] </font>
 
 2
 00:00:00,600 --> 00:00:01,200
-F/2.8, SS 320, ISO 100, EV 0, GPS (15.4310, 47.0710, 20), D 3.2m, H 30.00m, H.S 1.50m/s, V.S 0.00m/s
+<font size="28">FrameCnt: 7, DiffTime: 100ms
+[iso: 100] [latitude: 47.071000] [longitude: 15.431000] [rel_alt: 30.000 abs_alt: 395.000] [gb_yaw: 90.0 gb_pitch: -90.0 gb_roll: 0.0] </font>
 """
 
 
@@ -116,24 +119,50 @@ def test_top_spot_jitter_is_the_motion_corrected_displacement():
 
 def test_video_gives_annotated_frames_and_one_line_per_predicted_frame(predictor, tmp_path):
     clip = write_clip(tmp_path / "DJI_0007.MP4", panned_frames(12))
-    (tmp_path / "DJI_0007.SRT").write_text(SRT)
     paths = video_output_paths(clip, tmp_path / "out")
     result = predict_video(predictor, clip, paths, VideoOptions(landing=LANDING))   # 10 fps: frames 0 and 10
-    assert (result.step, result.fps, result.frames, result.telemetry) == (10, 10.0, [0, 10], tmp_path / "DJI_0007.SRT")
+    assert (result.step, result.fps, result.frames, result.telemetry) == (10, 10.0, [0, 10], None)
     lines = [json.loads(line) for line in paths["frames"].read_text().splitlines()]
-    assert [(d["frame"], d["time_s"], d["size"], d["held"]) for d in lines] == [(0, 0.0, "96x64", False),
-                                                                               (10, 1.0, "96x64", False)]
-    assert [(d["telemetry"]["lat"], d["telemetry"]["lon"], d["telemetry"]["height_m"]) for d in lines] == [
-        (47.07, 15.43, 20.0), (47.071, 15.431, 30.0)]
+    assert [(d["frame"], d["time_s"], d["size"], d["held"], d["gsd_m"]) for d in lines] == [
+        (0, 0.0, "96x64", False, None), (10, 1.0, "96x64", False, None)]
+    assert "telemetry" not in lines[0] and "camera" not in lines[0]     # no SRT: pixel spots
     source, _ = decode(clip)
     pred = predictor.predict_confidence(source[0], p_class=False)
     spots, meta = analyse_landing(pred.ids, predictor.classes, LANDING, p_safe=pred.p_safe)
-    assert lines[0]["spots"] == json.loads(json.dumps(spots_to_json(spots)["spots"]))   # the first frame: no history
+    assert spots and lines[0]["spots"] == json.loads(json.dumps(spots_to_json(spots)["spots"]))   # no history yet
     assert lines[0]["verdict"] == meta["verdict"] and lines[0]["clearance_px"] == 3
+    assert all(sp["east_m"] is None and sp["lat"] is None for sp in lines[0]["spots"])
     assert lines[1]["camera_shift_px"] == [-30.0, -10.0]   # ten frames of (-3, -1)
     annotated, rate = decode(paths["video"])
     assert len(annotated) == 2 and annotated[0].shape == (H, W, 3) and rate == 1.0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["DJI_0007.frames.jsonl", "DJI_0007.landing.mp4"]
+
+
+def test_srt_telemetry_gives_each_frame_its_camera_and_the_spots_places(predictor, tmp_path):
+    clip = write_clip(tmp_path / "DJI_0008.MP4", panned_frames(12))
+    (tmp_path / "DJI_0008.SRT").write_text(SRT)
+    paths = video_output_paths(clip, tmp_path / "out")
+    lens = LANDING.replace(focal_mm=4.5, sensor_mm=6.4)     # the SRT does not name the lens
+    result = predict_video(predictor, clip, paths, VideoOptions(landing=lens))
+    assert result.telemetry == tmp_path / "DJI_0008.SRT"
+    lines = [json.loads(line) for line in paths["frames"].read_text().splitlines()]
+    for d, height, lat in zip(lines, (20.0, 30.0), (47.07, 47.071)):
+        assert (d["telemetry"]["height_m"], d["telemetry"]["lat"], d["telemetry"]["frame"]) == (
+            height, lat, 1 if height == 20 else 7)
+        assert d["camera"]["height_m"] == {"value": height, "source": "srt"}
+        assert d["camera"]["yaw_deg"] == {"value": 90.0, "source": "srt"}
+        gsd = height * 6.4 / (4.5 * W)                      # m per px: height x sensor / (focal x width)
+        assert d["gsd_m"] == pytest.approx(gsd)
+        assert d["spots"]
+        for sp in d["spots"]:                              # facing east: up is east, right is south
+            assert sp["east_m"] == pytest.approx(((H - 1) / 2 - sp["y"]) * gsd)
+            assert sp["north_m"] == pytest.approx(-(sp["x"] - (W - 1) / 2) * gsd)
+            assert sp["lat"] == pytest.approx(lat + math.degrees(sp["north_m"] / 6378137.0))
+    bare = write_clip(tmp_path / "DJI_0009.MP4", panned_frames(2))     # no SRT, no scale: metres cannot be met
+    with pytest.raises(DatasetError, match="DJI_0009.MP4: frame 0 .*clearance in metres needs the ground scale"):
+        predict_video(predictor, bare, video_output_paths(bare, tmp_path / "o2"),
+                      VideoOptions(landing=LandingOptions(clearance_m=2.0, min_p_safe=0)))
+    assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
 
 
 def test_hysteresis_lowers_the_jitter_of_the_top_spot(predictor, tmp_path, capsys):
@@ -156,8 +185,6 @@ def test_hysteresis_lowers_the_jitter_of_the_top_spot(predictor, tmp_path, capsy
 def test_video_decoding_errors_name_the_file(predictor, tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"junk" * 50)
-    from dronefast.errors import DatasetError
-
     with pytest.raises(DatasetError, match="bad.mp4: cannot"):
         predict_video(predictor, bad, video_output_paths(bad, tmp_path / "out"), VideoOptions(landing=LANDING))
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -196,13 +223,17 @@ def test_cli_predicts_videos_and_photos_of_a_folder_tree(run_folder, tmp_path, c
     assert not (out / "DJI_0003.frames.jsonl").exists() and not (out / "DJI_0003.landing.mp4").exists()
 
 
-def test_cli_video_needs_a_clearance_and_pyav(run_folder, tmp_path, capsys, monkeypatch):
+def test_cli_video_default_clearance_and_pyav_missing(run_folder, tmp_path, capsys, monkeypatch):
     clip = write_clip(tmp_path / "clip.mp4", panned_frames(2))
-    args = [str(run_folder), str(clip), "--out", str(tmp_path / "out"), "--no-progress", "--device", "cpu"]
-    assert main(args) == 2
-    assert "give --clearance-px N or --clearance-m M" in capsys.readouterr().err
+    out = tmp_path / "out"
+    args = [str(run_folder), str(clip), "--out", str(out), "--no-progress", "--device", "cpu"]
     monkeypatch.setitem(sys.modules, "av", None)               # PyAV not installed
-    assert main(args + ["--clearance-px", "3"]) == 1
+    assert main(args) == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines() == ['error: reading videos needs PyAV: pip install "dronefast[video]"']
-    assert not (tmp_path / "out").exists()
+    assert not out.exists()
+    monkeypatch.delitem(sys.modules, "av")
+    assert main(args) == 0                                     # no clearance given: 40 px of the frame, no scale
+    assert "1 frame(s) predicted (every 10), a landing spot in 0" in capsys.readouterr().out
+    (line,) = [json.loads(t) for t in (out / "clip.frames.jsonl").read_text().splitlines()]
+    assert line["clearance_px"] == 40 and line["spots"] == [] and line["verdict"]["abstained"] is True
