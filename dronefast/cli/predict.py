@@ -17,6 +17,7 @@ from .landing import add_landing_arguments, landing_options, landing_requested
 if TYPE_CHECKING:
     from ..inference.files import InputScan
     from ..landing.options import LandingOptions
+    from ..workflows.video import VideoOptions
 
 __all__ = ["add_predict_arguments", "predict_options", "parse_device", "build_parser", "main"]
 
@@ -134,13 +135,19 @@ def _scan(args: argparse.Namespace) -> InputScan:
     return scan
 
 
-def _landings(args: argparse.Namespace, videos: bool) -> Tuple[Optional[LandingOptions], Optional[LandingOptions]]:
-    """``(landing options of the photos or None, of the videos or None)``: a video's outputs are its landing spots,
-    so with videos the landing options apply to them without ``--landing`` (the photos get spots with it)."""
+def _landings(args: argparse.Namespace, videos: bool) -> Tuple[Optional[LandingOptions], Optional[VideoOptions]]:
+    """``(landing options of the photos or None, options of the videos or None)``: a video's outputs are its landing
+    spots, so with videos the landing options apply to them without ``--landing`` (the photos get spots with it)."""
     if not videos:
         return _landing(args), None
-    video = landing_options(args)
-    return (video if args.landing else None), video
+    from ..workflows.video import VideoOptions
+
+    landing = landing_options(args)
+    try:
+        video = VideoOptions(landing=landing, every=args.every, hysteresis=args.hysteresis, alpha=args.alpha)
+    except ValueError as e:
+        raise UsageError(f"--{e}") from None
+    return (landing if args.landing else None), video
 
 
 def _plan_videos(args: argparse.Namespace, videos: List[Path]) -> Dict[Path, Dict[str, Path]]:
@@ -165,11 +172,11 @@ def _plan_videos(args: argparse.Namespace, videos: List[Path]) -> Dict[Path, Dic
     return plan
 
 
-def _predict_videos(predictor, plan: Dict[Path, Dict[str, Path]], args: argparse.Namespace, landing) -> int:
-    """Predict every video of `plan`, naming and skipping those that fail; the number that failed."""
-    from ..workflows.video import VideoOptions, predict_video
+def _predict_videos(predictor, plan: Dict[Path, Dict[str, Path]], args: argparse.Namespace,
+                    options: Optional[VideoOptions]) -> int:
+    """Predict every video of `plan` with `options`, naming and skipping those that fail; the number that failed."""
+    from ..workflows.video import predict_video
 
-    options = VideoOptions(landing=landing, every=args.every, hysteresis=args.hysteresis, alpha=args.alpha)
     failures = 0
     for video, paths in plan.items():
         try:
@@ -213,7 +220,7 @@ def _plan(args: argparse.Namespace, files: List[Path]) -> Dict[Path, Dict[str, P
 def _run(args: argparse.Namespace) -> int:
     options = predict_options(args)
     scan = _scan(args)
-    landing, video_landing = _landings(args, bool(scan.videos))
+    landing, video = _landings(args, bool(scan.videos))
     if args.overwrite and args.skip_existing:
         raise UsageError("--overwrite and --skip-existing exclude each other")
     for p in args.inputs:
@@ -238,19 +245,19 @@ def _run(args: argparse.Namespace) -> int:
         require_av()
     if not outputs and not videos:
         if problems:
-            print("no photo could be read", file=sys.stderr)
+            print("no photo or video could be read", file=sys.stderr)
             return 1
         print("nothing to do")
         return 0
     predictor = Predictor(args.model, options)
     writable_folder(args.out)  # before any photo is predicted: a bad --out is refused at once
-    for checked in {id(o): o for o in (landing, video_landing) if o is not None}.values():
+    for checked in {id(o): o for o in (landing, video and video.landing) if o is not None}.values():
         try:
             checked.check_classes(predictor.classes)
         except ValueError as e:
             raise UsageError(str(e)) from None
     rc = _predict_all(predictor, outputs, args, landing, len(problems)) if outputs else int(bool(problems))
-    return 1 if _predict_videos(predictor, videos, args, video_landing) else rc
+    return 1 if _predict_videos(predictor, videos, args, video) else rc
 
 
 def _predict_all(predictor, outputs, args: argparse.Namespace, landing, failures: int) -> int:

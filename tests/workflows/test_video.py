@@ -200,6 +200,7 @@ def test_cli_predicts_videos_and_photos_of_a_folder_tree(run_folder, tmp_path, c
     from PIL import Image
 
     Image.fromarray(panned_frames(1)[0]).save(root / "DJI_0001.JPG")
+    Image.fromarray(panned_frames(1)[0]).save(root / "101MEDIA" / "DJI_0004.JPG")
     (root / "DJI_0001.DNG").write_bytes(b"raw")
     (root / "101MEDIA" / "DJI_0003.MP4").write_bytes(b"not a video")
     out = tmp_path / "out"
@@ -220,6 +221,7 @@ def test_cli_predicts_videos_and_photos_of_a_folder_tree(run_folder, tmp_path, c
     lines = [json.loads(line) for line in (out / "DJI_0002.frames.jsonl").read_text().splitlines()]
     assert [(d["frame"], d["time_s"], d["telemetry"]["height_m"]) for d in lines] == [(0, 0.0, 20.0), (5, 0.5, 20.0)]
     assert len(decode(out / "DJI_0002.landing.mp4")[0]) == 2
+    assert (out / "DJI_0004.mask.png").is_file()             # the photo of the subfolder too
     assert not (out / "DJI_0003.frames.jsonl").exists() and not (out / "DJI_0003.landing.mp4").exists()
 
 
@@ -233,6 +235,8 @@ def test_cli_video_default_clearance_and_pyav_missing(run_folder, tmp_path, caps
     assert err.strip().splitlines() == ['error: reading videos needs PyAV: pip install "dronefast[video]"']
     assert not out.exists()
     monkeypatch.delitem(sys.modules, "av")
+    assert main(args + ["--hysteresis", "1"]) == 2
+    assert "--hysteresis must be in [0, 1)" in capsys.readouterr().err
     assert main(args) == 0                                     # no clearance given: 40 px of the frame, no scale
     assert "1 frame(s) predicted (every 10), a landing spot in 0" in capsys.readouterr().out
     (line,) = [json.loads(t) for t in (out / "clip.frames.jsonl").read_text().splitlines()]
