@@ -220,7 +220,7 @@ def annotate_frame(rgb: np.ndarray, ids: np.ndarray, spots: Sequence[LandingSpot
     return img
 
 
-def _open(av: Any, path: Path) -> Tuple[Any, Any, Optional[float]]:
+def _open(av: Any, path: Path) -> Tuple[Any, Any, Optional[Fraction]]:
     """``(container, video stream, frames per second or None)``; DatasetError naming the file otherwise."""
     try:
         container = av.open(str(path))
@@ -232,7 +232,7 @@ def _open(av: Any, path: Path) -> Tuple[Any, Any, Optional[float]]:
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     rate = stream.average_rate or stream.guessed_rate
-    return container, stream, (float(rate) if rate else None)
+    return container, stream, (Fraction(rate) if rate else None)
 
 
 def _frames(av: Any, container: Any, stream: Any, step: int, fps: Optional[float],
@@ -343,14 +343,15 @@ def predict_video(predictor: Predictor, video: PathLike, paths: Dict[str, Path],
     srt = srt_beside(video)
     records = read_srt(srt) if srt is not None else None
     safe_ids = resolve_policy(predictor.classes, options.landing.safe, options.landing.hazards)[0]
-    container, stream, fps = _open(av, video)
+    container, stream, rate = _open(av, video)
+    fps = None if rate is None else float(rate)
     try:
         try:
             step = frame_step(fps, options.every)
         except ValueError as e:
             raise DatasetError(str(e), video) from None
         result, track, lines = VideoResult(step=step, fps=fps, telemetry=srt), _Track(), []
-        rate = Fraction(stream.average_rate or 1) / step
+        rate = (rate or Fraction(1)) / step
         with atomic_path(paths["frames"]) as frames_tmp, atomic_path(paths["video"]) as video_tmp, \
                 _writer(av, video_tmp, rate) as write:
             for index, time_s, rgb in _frames(av, container, stream, step, fps, video):
