@@ -84,11 +84,13 @@ class LandingSpot:
 
 
 def landable(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequence[str]] = None,
-             p_safe: Optional[np.ndarray] = None, min_p_safe: float = 0.0) -> np.ndarray:
+             p_safe: Optional[np.ndarray] = None, min_p_safe: float = 0.0,
+             hazards: Optional[Hazards] = None) -> np.ndarray:
     """``(H, W)`` bool: pixels of a safe class (and, with a confidence map `p_safe`, whose probability of being
-    safe is at least `min_p_safe`)."""
+    safe is at least `min_p_safe`); `hazards` as given with `safe` (the default hazards may overlap a custom
+    `safe`)."""
     cm = as_class_map(class_map, classes)
-    ok = np.isin(cm, resolve_policy(classes, safe, None)[0])
+    ok = np.isin(cm, resolve_policy(classes, safe, hazards)[0])
     if p_safe is not None:
         p = np.asarray(p_safe)
         if p.shape != cm.shape:
@@ -116,7 +118,7 @@ def landing_maps(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequ
     """
     cm = as_class_map(class_map, classes)
     _, weights = resolve_policy(classes, safe, hazards)
-    radius = distance_transform(~landable(cm, classes, safe, p_safe, min_p_safe), border_is_unsafe)
+    radius = distance_transform(~landable(cm, classes, safe, p_safe, min_p_safe, hazards), border_is_unsafe)
     score = radius.copy()
     for w in sorted(set(weights.values())):
         if w > 1:  # weight-1 hazards are already within the free radius

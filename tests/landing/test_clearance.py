@@ -95,7 +95,9 @@ def test_spots_are_at_least_the_clearance_apart():
     with pytest.raises(ValueError, match=r"min_separation_px \(3 px\) must be at least the clearance \(6 px\)"):
         find_landing_spots(cm, C, clearance_px=6, min_separation_px=3)
     with pytest.raises(ValueError, match="at least the clearance"):
-        LandingOptions(clearance_px=6, min_separation_px=3).scale_for((40, 120))
+        LandingOptions(clearance_px=6, min_separation_px=3)
+    with pytest.raises(ValueError, match="at least the clearance"):     # 2 m at 0.1 m/px: 20 px
+        LandingOptions(gsd_m=0.1, min_separation_px=10).scale_for((40, 120))
 
 
 def test_the_clearance_is_in_pixels_of_the_photo_whatever_the_map_size():
