@@ -190,7 +190,7 @@ def _outputs(args: argparse.Namespace) -> Dict[Path, tuple]:
         inputs.add(args.image.resolve())
     for m in args.masks:
         stem = mask_stem(m)
-        pair = (args.out / f"{stem}{OUTPUT_SUFFIXES['landing_json']}", args.out / f"{stem}{OUTPUT_SUFFIXES['landing_png']}")
+        pair = tuple(args.out / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in ("landing_json", "landing_png"))
         if stem in stems:
             raise UsageError(f"{stems[stem]} and {m} share the name {stem!r}; their outputs would collide")
         if any(o.resolve() in inputs for o in pair):

@@ -16,13 +16,14 @@ Ground sampling distance (metres per pixel of the photo, flat ground, nadir came
 
     gsd_m = height_m * sensor_width_mm / (focal_mm * image_width_px)
 
-with ``sensor_width_mm = 36 * focal_mm / focal_35mm`` when the sensor width is not given (36 mm is the width of
-a 35 mm frame). The sensor's width is its long side, so ``image_width_px`` is the photo's long side (its width for
-the landscape photos drones take; its height for a photo stored turned). ``RelativeAltitude`` is the height above the take-off point, which equals the height above the
-ground only over flat terrain. A camera whose pitch is known and more than 10 degrees from straight down is
-*oblique*: a nadir model's pixels are then not a scale map, so :attr:`CameraInfo.gsd_m` is None (and spots get no
-metres or GPS). An unknown pitch is taken as nadir (the photos dronefast is trained on are). A photo whose EXIF
-orientation turns it has its heading dropped: the heading describes the sensor's top edge, not the upright photo's.
+with ``sensor_width_mm = 36 * focal_mm / focal_35mm`` when the sensor width is not given (36 mm is the width of a 35
+mm frame). The sensor's width is its long side, so ``image_width_px`` is the photo's long side (its width for the
+landscape photos drones take; its height for a photo stored turned). ``RelativeAltitude`` is the height above the
+take-off point, which equals the height above the ground only over flat terrain. A camera whose pitch is known and
+more than 10 degrees from straight down is *oblique*: a nadir model's pixels are then not a scale map, so
+:attr:`CameraInfo.gsd_m` is None (and spots get no metres or GPS). An unknown pitch is taken as nadir (the photos
+dronefast is trained on are). A photo whose EXIF orientation turns it has its heading dropped: the heading describes
+the sensor's top edge, not the upright photo's.
 """
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ from ..sizes import format_size
 from .geometry import ground_sampling_distance
 from .policy import DEFAULT_MIN_P_SAFE, Hazards, resolve_policy
 
-__all__ = ["LandingOptions", "LandingScale", "ScaleError", "DEFAULT_MIN_P_SAFE", "DEFAULT_CLEARANCE_M", "DEFAULT_CLEARANCE_PX",
-           "ORIGIN"]
+__all__ = ["LandingOptions", "LandingScale", "ScaleError", "DEFAULT_MIN_P_SAFE", "DEFAULT_CLEARANCE_M",
+           "DEFAULT_CLEARANCE_PX", "ORIGIN"]
 
 #: Clearance when none is given and the ground scale is known (m).
 DEFAULT_CLEARANCE_M = 2.0

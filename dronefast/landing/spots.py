@@ -174,8 +174,9 @@ def find_landing_spots(class_map: np.ndarray, classes: ClassTable, clearance_px:
     Args:
         class_map: ``(H, W)`` integer class ids (numpy array or torch tensor).
         classes: the class table the ids refer to.
-        clearance_px: required free radius in pixels of `class_map`.
-        clearance_m: required free radius in metres (needs `gsd_m`); give this or `clearance_px`.
+        clearance_px: radius of the clearance disc in pixels of `class_map` (a spot's free radius must exceed it;
+            :func:`~dronefast.landing.writer.analyse_landing` takes it in pixels of the photo instead).
+        clearance_m: the same in metres (needs `gsd_m`); give this or `clearance_px`.
         gsd_m: ground sampling distance of `class_map` (m/px), see :func:`ground_sampling_distance`; also
             fills :attr:`LandingSpot.radius_m`.
         safe: names of landable classes (default :data:`DEFAULT_SAFE`; unknown names raise ValueError).

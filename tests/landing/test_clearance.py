@@ -110,7 +110,8 @@ def test_the_clearance_is_in_pixels_of_the_photo_whatever_the_map_size():
     assert meta_half["clearance_px"] == meta_big["clearance_px"] == 20
     assert meta_half["clearance_map_px"] == 10 and meta_big["clearance_map_px"] == 20
     assert (meta_half["map_size"], meta_half["photo_size"]) == ("75x50", "150x100")
-    assert "top-left pixel" in meta_half["origin"] and "photo_size" in meta_half["units"]["clearance_px, min_separation_px"]
+    assert "top-left pixel" in meta_half["origin"]
+    assert "photo_size" in meta_half["units"]["clearance_px, min_separation_px"]
     assert abs(half.x * 2 - big.x) <= 2 and abs(half.y * 2 - big.y) <= 2
     # 26 px of the photo: 13 px of the half map, more than its 12.5 px radius; the full map still has 25
     assert analyse_landing(small, C, LandingOptions(clearance_px=26), photo_size=photo.shape)[0] == []
