@@ -10,7 +10,7 @@ Read with Pillow only:
   drone's). Other makers' names are not read: they are not known here for sure.
 
 Unknown values stay None, never guessed. Flags typed by the operator win (:func:`with_overrides`) and every value
-records where it came from (``sources``: "exif", "xmp", "flag" or "srt").
+records where it came from (``sources``: "exif", "xmp", "flag" or "srt"; "photo" for the size, from its header).
 
 Ground sampling distance (metres per pixel of the photo, flat ground, nadir camera)::
 
@@ -64,7 +64,7 @@ class CameraInfo:
         lat, lon: where the photo was taken (degrees, WGS84).
         yaw_deg: direction the photo's top edge faces, degrees clockwise from north, in [0, 360).
         pitch_deg: gimbal pitch (degrees; -90 = straight down).
-        sources: field name -> "exif" | "xmp" | "flag" | "srt".
+        sources: field name -> "exif" | "xmp" | "flag" | "srt" ("photo" for the size read from the file).
     """
 
     image_width_px: Optional[int] = None
@@ -244,5 +244,6 @@ def read_camera(path: Union[str, Path]) -> CameraInfo:
         xmp.pop("yaw_deg", None)
         if turned in (5, 6, 7, 8):
             w, h = h, w
-    camera = with_overrides(CameraInfo(), "exif", image_width_px=w, image_height_px=h, **_valid(exif))
+    camera = with_overrides(CameraInfo(), "photo", image_width_px=w, image_height_px=h)
+    camera = with_overrides(camera, "exif", **_valid(exif))
     return with_overrides(camera, "xmp", **_valid(xmp))
