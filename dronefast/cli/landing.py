@@ -20,7 +20,13 @@ from ..data.images import image_size
 from ..errors import DatasetError, UsageError
 from ..inference.files import OUTPUT_SUFFIXES, read_probability
 from ..landing.geo import geojson_path
-from ..landing.options import DEFAULT_CLEARANCE_M, DEFAULT_CLEARANCE_PX, DEFAULT_MIN_P_SAFE, LandingOptions
+from ..landing.options import (
+    DEFAULT_CLEARANCE_M,
+    DEFAULT_CLEARANCE_PX,
+    DEFAULT_MIN_P_SAFE,
+    LandingOptions,
+    ScaleError,
+)
 from ..landing.policy import DEFAULT_SAFE
 from ..landing.writer import write_landing
 from ..outputs import refuse_overwrite, writable_folder
@@ -184,7 +190,7 @@ def _outputs(args: argparse.Namespace) -> Dict[Path, tuple]:
         inputs.add(args.image.resolve())
     for m in args.masks:
         stem = mask_stem(m)
-        pair = (args.out / f"{stem}{OUTPUT_SUFFIXES['landing_json']}", args.out / f"{stem}{OUTPUT_SUFFIXES['landing_png']}")
+        pair = tuple(args.out / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in ("landing_json", "landing_png"))
         if stem in stems:
             raise UsageError(f"{stems[stem]} and {m} share the name {stem!r}; their outputs would collide")
         if any(o.resolve() in inputs for o in pair):
@@ -222,7 +228,7 @@ def _one(mask: Path, args: argparse.Namespace, options: LandingOptions, classes,
         spots, meta = write_landing(cm, classes, options, *paths, photo=image, source=source,
                                     p_safe=_p_safe_for(mask, args.p_safe, cm.shape), camera=camera,
                                     photo_size=None if photo is None else image_size(photo))
-    except ValueError as e:  # a clearance in metres on a photo without a ground scale
+    except ScaleError as e:  # a clearance in metres on a photo without a ground scale
         raise DatasetError(_flags(str(e)), photo or mask) from None
     for warning in meta["warnings"]:
         print(f"warning: {photo or mask}: {warning}", file=sys.stderr)

@@ -10,19 +10,20 @@ Read with Pillow only:
   drone's). Other makers' names are not read: they are not known here for sure.
 
 Unknown values stay None, never guessed. Flags typed by the operator win (:func:`with_overrides`) and every value
-records where it came from (``sources``: "exif", "xmp", "flag" or "srt").
+records where it came from (``sources``: "exif", "xmp", "flag" or "srt"; "photo" for the size, from its header).
 
 Ground sampling distance (metres per pixel of the photo, flat ground, nadir camera)::
 
     gsd_m = height_m * sensor_width_mm / (focal_mm * image_width_px)
 
-with ``sensor_width_mm = 36 * focal_mm / focal_35mm`` when the sensor width is not given (36 mm is the width of
-a 35 mm frame). The sensor's width is its long side, so ``image_width_px`` is the photo's long side (its width for
-the landscape photos drones take; its height for a photo stored turned). ``RelativeAltitude`` is the height above the take-off point, which equals the height above the
-ground only over flat terrain. A camera whose pitch is known and more than 10 degrees from straight down is
-*oblique*: a nadir model's pixels are then not a scale map, so :attr:`CameraInfo.gsd_m` is None (and spots get no
-metres or GPS). An unknown pitch is taken as nadir (the photos dronefast is trained on are). A photo whose EXIF
-orientation turns it has its heading dropped: the heading describes the sensor's top edge, not the upright photo's.
+with ``sensor_width_mm = 36 * focal_mm / focal_35mm`` when the sensor width is not given (36 mm is the width of a 35
+mm frame). The sensor's width is its long side, so ``image_width_px`` is the photo's long side (its width for the
+landscape photos drones take; its height for a photo stored turned). ``RelativeAltitude`` is the height above the
+take-off point, which equals the height above the ground only over flat terrain. A camera whose pitch is known and
+more than 10 degrees from straight down is *oblique*: a nadir model's pixels are then not a scale map, so
+:attr:`CameraInfo.gsd_m` is None (and spots get no metres or GPS). An unknown pitch is taken as nadir (the photos
+dronefast is trained on are). A photo whose EXIF orientation turns it has its heading dropped: the heading describes
+the sensor's top edge, not the upright photo's.
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ class CameraInfo:
         lat, lon: where the photo was taken (degrees, WGS84).
         yaw_deg: direction the photo's top edge faces, degrees clockwise from north, in [0, 360).
         pitch_deg: gimbal pitch (degrees; -90 = straight down).
-        sources: field name -> "exif" | "xmp" | "flag" | "srt".
+        sources: field name -> "exif" | "xmp" | "flag" | "srt" ("photo" for the size read from the file).
     """
 
     image_width_px: Optional[int] = None
@@ -243,5 +244,6 @@ def read_camera(path: Union[str, Path]) -> CameraInfo:
         xmp.pop("yaw_deg", None)
         if turned in (5, 6, 7, 8):
             w, h = h, w
-    camera = with_overrides(CameraInfo(), "exif", image_width_px=w, image_height_px=h, **_valid(exif))
+    camera = with_overrides(CameraInfo(), "photo", image_width_px=w, image_height_px=h)
+    camera = with_overrides(camera, "exif", **_valid(exif))
     return with_overrides(camera, "xmp", **_valid(xmp))

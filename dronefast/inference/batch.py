@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 from ..data.camera import read_camera
 from ..data.images import read_image
 from ..errors import DatasetError
-from ..landing.options import LandingOptions
+from ..landing.options import LandingOptions, ScaleError
 from ..landing.policy import resolve_policy
 from ..landing.writer import write_landing
 from ..outputs import save_image
@@ -53,7 +53,7 @@ def _landing(predictor: Predictor, image: Path, ids, photo, p_safe, paths: Dict[
         spots, meta = write_landing(ids, predictor.classes, landing, paths["landing_json"], paths["landing_png"],
                                     photo=photo, source={"image": str(image), "mask": str(paths["mask"])},
                                     p_safe=p_safe, camera=read_camera(image), photo_size=ids.shape)
-    except ValueError as e:  # a clearance in metres on a photo without a ground scale
+    except ScaleError as e:  # a clearance in metres on a photo without a ground scale
         raise DatasetError(str(e).replace("clearance_m", "--clearance-m"), image) from None
     warn = "".join(f"; warning: {w}" for w in meta["warnings"])
     if not spots:

@@ -231,8 +231,7 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
     metrics["calibration"] = _calibration(tally, whole.temperature)
     if landing is not None:
         metrics["landing"] = {"size": format_size(landing.size), "settings": tally.safety.settings(),
-            "rows": tally.safety.rows(),
-            "result": tally.safety.summary(landing.options.min_p_safe)}
+                              "rows": tally.safety.rows(), "result": tally.safety.summary(landing.options.min_p_safe)}
     if out is not None:
         write_reports(metrics, tally.examples, info.classes, out)
     return metrics

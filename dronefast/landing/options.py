@@ -15,10 +15,11 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from ..data.camera import CameraInfo, with_overrides
 from ..data.classes import ClassTable
 from ..sizes import format_size
+from .geometry import ground_sampling_distance
 from .policy import DEFAULT_MIN_P_SAFE, Hazards, resolve_policy
 
-__all__ = ["LandingOptions", "LandingScale", "DEFAULT_MIN_P_SAFE", "DEFAULT_CLEARANCE_M", "DEFAULT_CLEARANCE_PX",
-           "ORIGIN"]
+__all__ = ["LandingOptions", "LandingScale", "ScaleError", "DEFAULT_MIN_P_SAFE", "DEFAULT_CLEARANCE_M",
+           "DEFAULT_CLEARANCE_PX", "ORIGIN"]
 
 #: Clearance when none is given and the ground scale is known (m).
 DEFAULT_CLEARANCE_M = 2.0
@@ -27,6 +28,11 @@ DEFAULT_CLEARANCE_PX = 40.0
 #: Where the pixel coordinates of spots start (written in the landing JSON).
 ORIGIN = ("x right, y down, in pixels of the map (map_size); (0, 0) is the centre of the top-left pixel, so the "
           "photo's centre is ((W - 1) / 2, (H - 1) / 2)")
+
+
+class ScaleError(ValueError):
+    """A clearance in metres (or a separation) that the photo's scale cannot give: no ground scale is known, or the
+    photo is oblique."""
 
 
 def _positive(name: str, v: Any) -> None:
@@ -82,6 +88,9 @@ class LandingOptions:
             _positive(name, getattr(self, name))
         if self.clearance_px is not None and self.clearance_m is not None:
             raise ValueError("give at most one of clearance_px and clearance_m")
+        if None not in (self.clearance_px, self.min_separation_px) and self.min_separation_px < self.clearance_px:
+            raise ValueError(f"min_separation_px ({self.min_separation_px:g} px) must be at least the clearance "
+                             f"({self.clearance_px:g} px): spots are distinct places")
         if self.gsd_m is not None and any(v is not None for v in (self.altitude_m, self.focal_mm, self.sensor_mm)):
             raise ValueError("give either gsd_m or altitude_m/focal_mm/sensor_mm, not both")
         if not (isinstance(self.min_p_safe, (int, float)) and 0 <= self.min_p_safe <= 1):
@@ -99,6 +108,13 @@ class LandingOptions:
         """ValueError when `safe` or `hazards` name classes the table lacks (or give bad weights)."""
         resolve_policy(classes, self.safe, self.hazards)
 
+    def gsd_for(self, width_px: int) -> Optional[float]:
+        """Metres per pixel of a photo `width_px` wide from these options alone: `gsd_m`, or altitude, focal length
+        and sensor width together (None otherwise; :meth:`scale_for` adds what the photo says)."""
+        if self.gsd_m is not None or None in (self.altitude_m, self.focal_mm, self.sensor_mm):
+            return self.gsd_m
+        return ground_sampling_distance(self.altitude_m, self.focal_mm, self.sensor_mm, image_width_px=width_px)
+
     def camera_for(self, photo_size: Tuple[int, int], camera: Optional[CameraInfo] = None) -> CameraInfo:
         """The photo's camera (`camera`, or an unknown one) for a photo of ``photo_size = (height, width)``, with
         this object's altitude, focal length and sensor width winning as flags."""
@@ -112,7 +128,7 @@ class LandingOptions:
                   camera: Optional[CameraInfo] = None) -> "LandingScale":
         """The clearance, separation and ground scale resolved for a map of ``map_size = (height, width)`` covering
         a photo of `photo_size` (default: the map's size) taken with `camera` (ValueError when a clearance in
-        metres meets an unknown scale)."""
+        metres meets an unknown scale, ScaleError)."""
         photo_size = tuple(photo_size or map_size)
         cam = self.camera_for(photo_size, camera)
         gsd_photo = None if cam.oblique else (self.gsd_m or cam.gsd_m)
@@ -121,7 +137,7 @@ class LandingOptions:
         if self.clearance_m is not None and gsd_photo is None:
             why = cam.warning or ("the ground scale is unknown: give gsd_m, or the altitude, focal length and "
                                   "sensor width the photo does not carry")
-            raise ValueError(f"a clearance in metres needs the ground scale; {why}")
+            raise ScaleError(f"a clearance in metres needs the ground scale; {why}")
         if self.clearance_px is not None:
             clearance, given = self.clearance_px, "clearance_px"
         elif self.clearance_m is not None:
@@ -132,7 +148,7 @@ class LandingOptions:
             clearance, given = DEFAULT_CLEARANCE_PX, "default_px"
         sep = 2 * clearance if self.min_separation_px is None else self.min_separation_px
         if sep < clearance * (1 - 1e-9):
-            raise ValueError(f"min_separation_px ({sep:g} px) must be at least the clearance ({clearance:g} px): "
+            raise ScaleError(f"min_separation_px ({sep:g} px) must be at least the clearance ({clearance:g} px): "
                              f"spots are distinct places")
         return LandingScale(map_size=tuple(map_size), photo_size=photo_size, camera=cam, gsd_photo_m=gsd_photo,
                             clearance_photo_px=float(clearance), separation_photo_px=float(sep), given=given)

@@ -2,10 +2,10 @@
 
 For each photo the landing finder runs on the model's class map and confidence (``P(safe)``) at an analysis size
 (e.g. 300x200), once per confidence threshold, with the clearance given in pixels of the photo (or metres) converted
-to the analysed map, and every spot's clearance disc (the same closed disc the finder clears, see
-:mod:`.spots`) is checked against the TRUE mask at full resolution: the spot is *truly safe* when every pixel of the disc is a safe class (paved area, grass, dirt,
-gravel by default; unlabeled ground is not safe), and it *touches* a critical class when any pixel is a person,
-dog, car or bicycle. Per threshold:
+to the analysed map, and every spot's clearance disc (the same closed disc the finder clears, see :mod:`.spots`) is
+checked against the TRUE mask at full resolution: the spot is *truly safe* when every pixel of the disc is a safe
+class (paved area, grass, dirt, gravel by default; unlabeled ground is not safe), and it *touches* a critical class
+when any pixel is a person, dog, car or bicycle. Per threshold:
 
 * ``top1_safe_rate``: share of the photos where a spot is offered whose best spot is truly safe;
 * ``spots_safe_rate``: share of all offered spots that are truly safe;

@@ -84,11 +84,13 @@ class LandingSpot:
 
 
 def landable(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequence[str]] = None,
-             p_safe: Optional[np.ndarray] = None, min_p_safe: float = 0.0) -> np.ndarray:
+             p_safe: Optional[np.ndarray] = None, min_p_safe: float = 0.0,
+             hazards: Optional[Hazards] = None) -> np.ndarray:
     """``(H, W)`` bool: pixels of a safe class (and, with a confidence map `p_safe`, whose probability of being
-    safe is at least `min_p_safe`)."""
+    safe is at least `min_p_safe`); `hazards` as given with `safe` (the default hazards may overlap a custom
+    `safe`)."""
     cm = as_class_map(class_map, classes)
-    ok = np.isin(cm, resolve_policy(classes, safe, None)[0])
+    ok = np.isin(cm, resolve_policy(classes, safe, hazards)[0])
     if p_safe is not None:
         p = np.asarray(p_safe)
         if p.shape != cm.shape:
@@ -116,7 +118,7 @@ def landing_maps(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequ
     """
     cm = as_class_map(class_map, classes)
     _, weights = resolve_policy(classes, safe, hazards)
-    radius = distance_transform(~landable(cm, classes, safe, p_safe, min_p_safe), border_is_unsafe)
+    radius = distance_transform(~landable(cm, classes, safe, p_safe, min_p_safe, hazards), border_is_unsafe)
     score = radius.copy()
     for w in sorted(set(weights.values())):
         if w > 1:  # weight-1 hazards are already within the free radius
@@ -172,8 +174,9 @@ def find_landing_spots(class_map: np.ndarray, classes: ClassTable, clearance_px:
     Args:
         class_map: ``(H, W)`` integer class ids (numpy array or torch tensor).
         classes: the class table the ids refer to.
-        clearance_px: required free radius in pixels of `class_map`.
-        clearance_m: required free radius in metres (needs `gsd_m`); give this or `clearance_px`.
+        clearance_px: radius of the clearance disc in pixels of `class_map` (a spot's free radius must exceed it;
+            :func:`~dronefast.landing.writer.analyse_landing` takes it in pixels of the photo instead).
+        clearance_m: the same in metres (needs `gsd_m`); give this or `clearance_px`.
         gsd_m: ground sampling distance of `class_map` (m/px), see :func:`ground_sampling_distance`; also
             fills :attr:`LandingSpot.radius_m`.
         safe: names of landable classes (default :data:`DEFAULT_SAFE`; unknown names raise ValueError).

@@ -42,7 +42,7 @@ def analyse_landing(class_map: np.ndarray, classes: ClassTable, options: Landing
     options' camera values win), each spot gets its place (:func:`~dronefast.landing.geo.place_spots`).
 
     Raises:
-        ValueError: a clearance in metres without a ground scale (or on an oblique photo).
+        ScaleError: a clearance in metres without a ground scale (or on an oblique photo).
     """
     h, w = class_map.shape
     o = options
@@ -60,7 +60,8 @@ def analyse_landing(class_map: np.ndarray, classes: ClassTable, options: Landing
     if p_safe is None:
         meta.pop("min_p_safe")
     else:
-        meta["confident_safe_fraction"] = float(landable(class_map, classes, o.safe, p_safe, o.min_p_safe).mean())
+        meta["confident_safe_fraction"] = float(landable(class_map, classes, o.safe, p_safe, o.min_p_safe,
+                                                             o.hazards).mean())
     widest = float(maps[0].max()) if maps[0].size else 0.0
     meta["verdict"] = landing_verdict(spots, widest, options, meta)
     return place_spots(spots, scale), meta

@@ -74,7 +74,7 @@ def test_reads_exif_and_xmp_and_gives_the_issue_gsd(tmp_path):
     assert cam.sensor_mm == pytest.approx(13.2)
     assert cam.gsd_m == pytest.approx(0.02)
     assert cam.gsd_for(300) == pytest.approx(0.1)
-    assert cam.sources == {"image_width_px": "exif", "image_height_px": "exif", "focal_mm": "exif",
+    assert cam.sources == {"image_width_px": "photo", "image_height_px": "photo", "focal_mm": "exif",
                            "focal_35mm": "exif", "lat": "exif", "lon": "exif", "height_m": "xmp",
                            "pitch_deg": "xmp", "yaw_deg": "xmp"}
     js = cam.to_json()
@@ -94,7 +94,7 @@ def test_unknown_values_stay_none(tmp_path):
     Image.new("RGB", (40, 30)).save(p)
     cam = read_camera(p)
     assert cam == CameraInfo(image_width_px=40, image_height_px=30,
-                             sources={"image_width_px": "exif", "image_height_px": "exif"})
+                             sources={"image_width_px": "photo", "image_height_px": "photo"})
     assert cam.gsd_m is None and cam.sensor_mm is None and cam.warning is None
 
 

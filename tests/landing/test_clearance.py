@@ -50,13 +50,18 @@ def test_prediction_equal_to_the_truth_scores_all_spots_safe():
 
 
 def test_p_safe_min_of_an_offered_spot_reaches_the_threshold():
-    cm = np.full((41, 41), GRASS, np.uint8)
+    # 11x11 grass, border unsafe: the centre (5, 5) is 6 px from the border; one unsure pixel 5 px right of it.
+    cm = np.full((11, 11), GRASS, np.uint8)
     p = np.full(cm.shape, 0.95, np.float32)
-    p[20, 28] = 0.2            # 8 px right of the centre: on the closed disc of radius 8 around (20, 20)
-    for r in (8, 7.5, 12):
-        spots = find_landing_spots(cm, C, clearance_px=r, p_safe=p, min_p_safe=0.9, top_k=None)
-        assert spots and all(s.p_safe_min >= 0.9 for s in spots)
-        assert all(np.hypot(s.x - 28, s.y - 20) > r for s in spots)
+    p[5, 10] = 0.2
+    assert find_landing_spots(cm, C, clearance_px=5, p_safe=p, min_p_safe=0.9) == []   # it lies on the disc
+    (s,) = find_landing_spots(cm, C, clearance_px=4.5, p_safe=p, min_p_safe=0.9)
+    assert (s.x, s.y, s.p_safe_min) == (5, 5, pytest.approx(0.95))
+    strip = strip_and_square(False)
+    for r in (3, 4, 4.5):                      # P(safe) 0 on the trees: every offered disc still at >= 0.9
+        spots = find_landing_spots(strip, C, clearance_px=r, p_safe=(strip == GRASS) * 1.0, min_p_safe=0.9,
+                                   top_k=None)
+        assert spots and all(sp.p_safe_min >= 0.9 for sp in spots)
 
 
 def test_a_person_must_be_weight_times_clearance_away():
@@ -95,7 +100,9 @@ def test_spots_are_at_least_the_clearance_apart():
     with pytest.raises(ValueError, match=r"min_separation_px \(3 px\) must be at least the clearance \(6 px\)"):
         find_landing_spots(cm, C, clearance_px=6, min_separation_px=3)
     with pytest.raises(ValueError, match="at least the clearance"):
-        LandingOptions(clearance_px=6, min_separation_px=3).scale_for((40, 120))
+        LandingOptions(clearance_px=6, min_separation_px=3)
+    with pytest.raises(ValueError, match="at least the clearance"):     # 2 m at 0.1 m/px: 20 px
+        LandingOptions(gsd_m=0.1, min_separation_px=10).scale_for((40, 120))
 
 
 def test_the_clearance_is_in_pixels_of_the_photo_whatever_the_map_size():
@@ -108,7 +115,8 @@ def test_the_clearance_is_in_pixels_of_the_photo_whatever_the_map_size():
     assert meta_half["clearance_px"] == meta_big["clearance_px"] == 20
     assert meta_half["clearance_map_px"] == 10 and meta_big["clearance_map_px"] == 20
     assert (meta_half["map_size"], meta_half["photo_size"]) == ("75x50", "150x100")
-    assert "top-left pixel" in meta_half["origin"] and "photo_size" in meta_half["units"]["clearance_px, min_separation_px"]
+    assert "top-left pixel" in meta_half["origin"]
+    assert "photo_size" in meta_half["units"]["clearance_px, min_separation_px"]
     assert abs(half.x * 2 - big.x) <= 2 and abs(half.y * 2 - big.y) <= 2
     # 26 px of the photo: 13 px of the half map, more than its 12.5 px radius; the full map still has 25
     assert analyse_landing(small, C, LandingOptions(clearance_px=26), photo_size=photo.shape)[0] == []

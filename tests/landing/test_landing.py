@@ -177,6 +177,14 @@ def test_bad_arguments():
         find_landing_spots(np.full((5, 5), 30, np.uint8), C, clearance_px=1)
 
 
+def test_a_safe_list_may_hold_default_hazards_when_hazards_are_given():
+    # roof is a default hazard; with hazards given, a safe list holding roof is fine (it was refused before)
+    cm = np.full((21, 21), ROOF, np.uint8)
+    spots = find_landing_spots(cm, C, clearance_px=5, safe=["grass", "roof"], hazards=["car"],
+                               p_safe=np.ones(cm.shape), min_p_safe=0.5)
+    assert (spots[0].x, spots[0].y, spots[0].surface) == (10, 10, "roof")
+
+
 def test_torch_class_map():
     torch = pytest.importorskip("torch")
     spots = find_landing_spots(torch.from_numpy(car_wall_map()).long(), C, clearance_px=10, hazards={"car": 1})

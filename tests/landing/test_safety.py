@@ -49,8 +49,8 @@ def test_abstention_says_why():
     assert meta["verdict"]["reason"].startswith("the model is unsure: only 0.0% of the photo is safe ground with "
                                                 "P(safe) >= 0.9")
     spots, meta = analyse_landing(cm, C, LandingOptions(clearance_px=30), None)     # fields 40 px wide
-    assert spots == [] and meta["verdict"]["reason"].startswith("no safe area is wide enough; the widest free "
-                                                                "radius is 20.0 px, the clearance asks for more than 30.0 px")
+    assert spots == [] and meta["verdict"]["reason"].startswith(
+        "no safe area is wide enough; the widest free radius is 20.0 px, the clearance asks for more than 30.0 px")
     spots, meta = analyse_landing(np.full((10, 10), ROOF, np.uint8), C, LandingOptions(clearance_px=2), None)
     assert meta["verdict"] == {"abstained": True, "reason": "no safe ground: no pixel of a landable class"}
     spots, meta = analyse_landing(cm, C, LandingOptions(clearance_px=8), np.ones(cm.shape, np.float32))
