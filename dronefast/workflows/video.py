@@ -48,7 +48,7 @@ from ..data.masks import ids_to_colour
 from ..data.telemetry import read_srt, srt_beside, telemetry_at, telemetry_camera
 from ..errors import DatasetError, DronefastError
 from ..inference.files import VIDEO_OUTPUT_SUFFIXES
-from ..landing.options import LandingOptions
+from ..landing.options import LandingOptions, ScaleError
 from ..landing.policy import resolve_policy
 from ..landing.render import landing_overlay
 from ..landing.spots import LandingSpot, spots_to_json
@@ -314,7 +314,7 @@ class _Track:
 def _analyse(predictor: Predictor, rgb: np.ndarray, safe_ids: List[int], options: VideoOptions, track: _Track,
              record: Optional[Dict[str, Any]]) -> Tuple[np.ndarray, List[LandingSpot], Dict[str, Any], bool, Point]:
     """Predict and analyse one frame (its camera from the telemetry `record`), apply the hysteresis and move
-    `track` on; ``(ids, spots, meta, held, camera shift)``. ValueError: a clearance in metres without a scale."""
+    `track` on; ``(ids, spots, meta, held, camera shift)``. ScaleError: a clearance in metres without a scale."""
     pred = predictor.predict_confidence(rgb, safe_ids, p_class=False)
     lo = options.landing
     spots, meta = analyse_landing(pred.ids, predictor.classes, lo.replace(top_k=max(lo.top_k, CANDIDATES)),
@@ -358,7 +358,7 @@ def predict_video(predictor: Predictor, video: PathLike, paths: Dict[str, Path],
                 record = None if records is None else telemetry_at(records, time_s)
                 try:
                     ids, spots, meta, held, shift = _analyse(predictor, rgb, safe_ids, options, track, record)
-                except ValueError as e:  # a clearance in metres where the frame has no ground scale
+                except ScaleError as e:  # a clearance in metres where the frame has no ground scale
                     raise DatasetError(f"frame {index} ({time_s:.1f} s): {e}", video) from None
                 write(annotate_frame(rgb, ids, spots, predictor.classes, options.landing, meta["clearance_map_px"],
                                      _note(time_s, index, spots, meta, held), options.alpha))
