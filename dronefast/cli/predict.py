@@ -27,11 +27,12 @@ def add_predict_arguments(p) -> None:
     mode.add_argument("--whole-image", dest="tile", action="store_const", const=False,
                       help="always predict the whole photo resized to the model size")
     p.add_argument("--scale", type=positive_float, metavar="S",
-                   help="resize factor before tiling (default: the training object scale)")
+                   help="resize factor before tiling (default: the training object scale for a photo covering "
+                        "the ground of a training photo; give it for crops and mosaics)")
     p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP, metavar="F",
                    help=f"share of a window overlapping its neighbour, 0..1 (default {DEFAULT_OVERLAP})")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="windows per forward pass")
-    p.add_argument("--tta", action="store_true", help="average with horizontally and vertically flipped photos")
+    p.add_argument("--tta", action="store_true", help="average the probabilities of the photo and its horizontal and vertical flips")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast on CUDA or CPU (fast on CPUs with AMX; classes differ only at near-ties)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")

@@ -14,12 +14,13 @@ right", and ``P(safe)`` against "the pixel is truly safe").
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["CalibrationTally", "fit_temperature", "expected_calibration_error", "nll", "DEFAULT_BINS"]
+__all__ = ["CalibrationTally", "fit_temperature", "expected_calibration_error", "nll", "probabilities",
+           "DEFAULT_BINS"]
 
 DEFAULT_BINS = 15
 
@@ -96,6 +97,13 @@ def fit_temperature(logits: Tensor, targets: Tensor, max_iter: int = 100) -> flo
     opt.step(closure)
     t = float(log_t.detach().exp())
     return min(max(t, 1e-6), 1e6) if math.isfinite(t) and t > 0 else 1.0   # the model file's accepted range
+
+
+def probabilities(views: Sequence[Tensor], temperature: float = 1.0, dim: int = 1) -> Tensor:
+    """The model's probability, one definition for every path: ``softmax(logits / temperature)`` of each view's
+    logits, averaged over the views (test-time flips, already flipped back): probabilities are averaged, never
+    logits. `views`: one or more logits tensors of equal shape, classes along `dim`; float32 result."""
+    return sum(torch.softmax(v.float() / temperature, dim) for v in views) / len(views)
 
 
 def nll(logits: Tensor, targets: Tensor, temperature: float = 1.0) -> Optional[float]:
