@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "<stem>.colour.png and <stem>.overlay.jpg per photo into --out, at the photo's size.")
     p.add_argument("model", type=Path, metavar="MODEL",
                    help="a training run folder, its model.json / model.safetensors, or an exported folder with "
-                        "model.onnx (--engine onnxruntime); a fastai .pkl needs --pickle")
+                        "model.onnx (run with onnxruntime); a fastai .pkl needs --pickle")
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="photos or folders of photos")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     add_predict_arguments(p)
@@ -157,6 +157,8 @@ def _run(args: argparse.Namespace) -> int:
         print("nothing to do")
         return 0
     predictor = Predictor(args.model, options)
+    if predictor.engine_note:
+        print(predictor.engine_note)
     writable_folder(args.out)  # before any photo is predicted: a bad --out is refused at once
     if landing is not None:
         try:

@@ -45,6 +45,7 @@ from ..metrics.calibration import probabilities
 from ..models.modelfile import ModelInfo, load_model
 from ..sizes import format_size
 from .engines import TorchEngine
+from .onnx import engine_for
 from .options import AUTO_TILE_FACTOR, PredictOptions
 from .tiling import (
     blend_window,
@@ -95,12 +96,19 @@ class Predictor:
             fastai ``.pkl`` export only with ``allow_pickle``) or a ``(network, ModelInfo)`` pair.
         options: a :class:`~dronefast.inference.options.PredictOptions`; keyword `changes` set single options
             (``Predictor(model, tile="auto", tta=True)``).
+
+    An ONNX export folder (``model.onnx`` and no ``model.safetensors``) or ``.onnx`` file given with the default
+    engine ``"torch"`` runs on ONNX Runtime: ``options.engine`` then says ``"onnxruntime"`` and `engine_note` says
+    why in one line (None otherwise).
     """
 
     def __init__(self, model: ModelLike, options: Optional[PredictOptions] = None, **changes: Any):
         opts = options or PredictOptions()
         self.options = opts = opts.replace(**changes) if changes else opts
         self.device = torch.device(opts.device) if opts.device is not None else default_device()
+        engine, self.engine_note = engine_for(model, opts.engine)
+        if engine != opts.engine:   # an ONNX export given with the default engine: what is there decides
+            self.options = opts = self._switch(model, opts, engine)
         self.engine, self.info = self._engine(model, opts)
         self.tile, self.scale, self.overlap = opts.tile, opts.scale, float(opts.overlap)
         self.batch_size, self.tta = opts.batch_size, opts.tta
@@ -110,6 +118,13 @@ class Predictor:
         self._window = blend_window(self.tile_size).to(self.device)
         #: divides the logits before the softmax (the model's calibration, 1: none); the class map is unchanged
         self.temperature = float(getattr(self.info, "temperature", None) or 1.0)
+
+    @staticmethod
+    def _switch(model: ModelLike, opts: PredictOptions, engine: str) -> PredictOptions:
+        try:
+            return opts.replace(engine=engine)
+        except ValueError as e:   # bf16, a PyTorch autocast
+            raise ModelFileError(f"{model}: an ONNX export, run with ONNX Runtime: {e}") from None
 
     def _engine(self, model: ModelLike, opts: PredictOptions):
         if opts.engine == "onnxruntime":
