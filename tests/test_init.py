@@ -74,6 +74,7 @@ def test_importing_the_command_module_keeps_the_public_function(name, order):
 def test_other_submodules_are_still_bound_to_the_package():
     """Only public names are kept from a submodule import: a command module without a public name of its own is the
     package's attribute as usual."""
-    code = "import dronefast.predict, dronefast\nprint(type(dronefast.predict).__name__, dronefast.predict.main.__module__)"
+    code = ("import dronefast.predict, dronefast\n"
+            "print(type(dronefast.predict).__name__, dronefast.predict.main.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["module", "dronefast.cli.predict"]

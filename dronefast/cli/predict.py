@@ -32,7 +32,8 @@ def add_predict_arguments(p) -> None:
     p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP, metavar="F",
                    help=f"share of a window overlapping its neighbour, 0..1 (default {DEFAULT_OVERLAP})")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="windows per forward pass")
-    p.add_argument("--tta", action="store_true", help="average the probabilities of the photo and its horizontal and vertical flips")
+    p.add_argument("--tta", action="store_true",
+                   help="average the probabilities of the photo and of its horizontal and vertical flips")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast on CUDA or CPU (fast on CPUs with AMX; classes differ only at near-ties)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
