@@ -15,7 +15,9 @@ Subpackages, one part of the job each:
     cli         the commands (``python -m dronefast.train`` and the others); the library never imports it
 Modules shared by all: ``errors`` (one exception family), ``outputs`` (atomic file writing), ``sizes`` (WxH).
 """
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import Any, Dict
 
 __version__ = "0.1.0"
@@ -86,3 +88,24 @@ def __getattr__(name: str) -> Any:
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(ModuleType):
+    """``dronefast`` itself, whose public names a submodule import cannot replace.
+
+    ``import dronefast.train`` (the command's module) makes Python's import system bind the submodule to the
+    package's attribute ``train`` once it is loaded, which would replace the public function
+    :func:`~dronefast.training.run.train`. That binding alone is declined here, so ``dronefast.train`` is the
+    function whatever was imported before or after; the command's module stays in ``sys.modules`` (run it with
+    ``python -m dronefast.train`` or call :func:`dronefast.cli.train.main`). Setting a module's ``__class__`` to a
+    subclass of ``ModuleType`` is the Python data model's documented way to customise attribute setting on a
+    module.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EXPORTS and isinstance(value, ModuleType) and value.__name__ == f"{self.__name__}.{name}":
+            return  # the submodule of the same name as a public object: the public object keeps the name
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

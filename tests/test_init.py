@@ -3,6 +3,7 @@ import itself is light, and the commands' help answers without loading PyTorch."
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,41 @@ def test_help_does_not_import_torch(command):
             f"print(code, [m for m in ('torch', 'fastai', 'matplotlib') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "0 []"
+
+
+def _submodule_names():
+    """Public names that are also the name of a module or subpackage of dronefast (e.g. ``train``)."""
+    root = Path(dronefast.__file__).parent
+    return sorted(n for n in dronefast._EXPORTS if (root / f"{n}.py").is_file() or (root / n / "__init__.py").is_file())
+
+
+def test_public_names_that_are_submodule_names_are_known():
+    assert _submodule_names() == ["train"]   # a new one is covered by the tests below; this says which they are
+
+
+@pytest.mark.parametrize("name", _submodule_names())
+@pytest.mark.parametrize("order", ["submodule first", "function first"])
+def test_importing_the_command_module_keeps_the_public_function(name, order):
+    """``import dronefast.train`` (the module of ``python -m dronefast.train``) binds the submodule to the package's
+    attribute; ``dronefast.train`` must stay the function, in either order, and the module stay importable."""
+    sub = f"import dronefast.{name}\nimport dronefast as df\n"
+    fn_first = f"import dronefast as df\nfirst = df.{name}\nimport dronefast.{name}\nassert df.{name} is first\n"
+    code = (sub if order == "submodule first" else fn_first) + (
+        f"import sys\nassert callable(df.{name}), type(df.{name})\n"
+        f"assert df.{name}.__module__ == df._EXPORTS[{name!r}].join(['dronefast.', ''])\n"
+        f"assert sys.modules['dronefast.{name}'].main is sys.modules['dronefast.cli.{name}'].main\n"
+        f"from dronefast import {name} as again\nassert again is df.{name}\n"
+        f"try:\n    df.{name}(no_such_setting=1)\nexcept TypeError as e:\n    print(e)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "TrainConfig.__init__() got an unexpected keyword argument " \
+                                                  "'no_such_setting'"
+
+
+def test_other_submodules_are_still_bound_to_the_package():
+    """Only public names are kept from a submodule import: a command module without a public name of its own is the
+    package's attribute as usual."""
+    code = ("import dronefast.predict, dronefast\n"
+            "print(type(dronefast.predict).__name__, dronefast.predict.main.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["module", "dronefast.cli.predict"]

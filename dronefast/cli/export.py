@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="export folder")
     p.add_argument("--int8", action="store_true",
                    help="also write model.int8.onnx (ONNX Runtime static int8), calibrated on training photos; refused "
-                        "when it agrees with fp32 on less than 99%% of the pixels of held-out photos")
+                        "when it agrees with fp32 on less than 99%% of the pixels of held-out photos (then only the "
+                        "fp32 model.onnx is written, and the command fails)")
     p.add_argument("--calibration", type=Path, metavar="DATA",
                    help="dataset folder of the int8 calibration photos (its training split; default: the model's "
                         "recorded training data)")

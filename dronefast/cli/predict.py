@@ -33,11 +33,13 @@ def add_predict_arguments(p) -> None:
     mode.add_argument("--whole-image", dest="tile", action="store_const", const=False,
                       help="always predict the whole photo resized to the model size")
     p.add_argument("--scale", type=positive_float, metavar="S",
-                   help="resize factor before tiling (default: the training object scale)")
+                   help="resize factor before tiling (default: the training object scale for a photo covering "
+                        "the ground of a training photo; give it for crops and mosaics)")
     p.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP, metavar="F",
                    help=f"share of a window overlapping its neighbour, 0..1 (default {DEFAULT_OVERLAP})")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="windows per forward pass")
-    p.add_argument("--tta", action="store_true", help="average with horizontally and vertically flipped photos")
+    p.add_argument("--tta", action="store_true",
+                   help="average the probabilities of the photo and of its horizontal and vertical flips")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast on CUDA or CPU (fast on CPUs with AMX; classes differ only at near-ties)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -81,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "<stem>.colour.png and <stem>.overlay.jpg per photo into --out, at the photo's size.")
     p.add_argument("model", type=Path, metavar="MODEL",
                    help="a training run folder, its model.json / model.safetensors, or an exported folder with "
-                        "model.onnx (--engine onnxruntime); a fastai .pkl needs --pickle")
+                        "model.onnx (run with onnxruntime); a fastai .pkl needs --pickle")
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="photos, videos (.mp4, .mov: landing spots along the flight) or folders of them")
     p.add_argument("--recursive", action="store_true", help="also the photos and videos in subfolders of a folder")
@@ -250,6 +252,8 @@ def _run(args: argparse.Namespace) -> int:
         print("nothing to do")
         return 0
     predictor = Predictor(args.model, options)
+    if predictor.engine_note:
+        print(predictor.engine_note)
     writable_folder(args.out)  # before any photo is predicted: a bad --out is refused at once
     for checked in {id(o): o for o in (landing, video and video.landing) if o is not None}.values():
         try:

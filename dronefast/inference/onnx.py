@@ -24,11 +24,12 @@ import numpy as np
 import torch
 
 from ..errors import DronefastError, ModelFileError
-from ..models.files import MODEL_STEM, read_description
+from ..models.files import MODEL_STEM, model_paths, read_description
 from ..models.modelfile import ModelInfo
 
 __all__ = ["OnnxEngine", "require_onnxruntime", "require_onnx", "onnx_files", "onnx_session", "check_signature",
-           "ort_error", "ONNX_NAME", "INT8_NAME", "EXPORT_NAME", "INPUT_NAME", "OUTPUT_NAME", "INSTALL"]
+           "ort_error", "is_onnx_export", "engine_for", "ONNX_NAME", "INT8_NAME", "EXPORT_NAME", "INPUT_NAME",
+           "OUTPUT_NAME", "INSTALL"]
 
 PathLike = Union[str, Path]
 #: Files of an export folder: the fp32 graph, the int8 graph, what the export measured.
@@ -68,6 +69,35 @@ def _not_onnx(path: Path) -> ModelFileError:
             f"predict with --engine torch") if saved else ""
     return ModelFileError(f"{path}: not an exported ONNX model (a folder with {ONNX_NAME}, or an .onnx file "
                           f"written by python -m dronefast.export){hint}")
+
+
+def is_onnx_export(path: PathLike) -> bool:
+    """Whether `path` names an exported ONNX model and no saved PyTorch one: an ``.onnx`` file, or a folder (or its
+    ``model.json``) holding ``model.onnx`` and no ``model.safetensors``."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return True
+    if not (path.is_dir() or (path.suffix == ".json" and path.is_file())):
+        return False
+    weights, desc = model_paths(path)
+    return (desc.parent / ONNX_NAME).is_file() and not weights.is_file()
+
+
+def engine_for(model: Any, engine: str) -> Tuple[str, Optional[str]]:
+    """``(engine, why)``: the engine that runs `model`. The default ``"torch"`` given the path of an ONNX export
+    (:func:`is_onnx_export`) becomes ``"onnxruntime"``, and `why` says so in one line (else None); any other choice
+    stays. ModelFileError for a folder holding neither a saved model nor an export."""
+    if engine != "torch" or not isinstance(model, (str, Path)):
+        return engine, None
+    path = Path(model)
+    if path.is_dir() and not (path / f"{MODEL_STEM}.safetensors").is_file() and not (path / ONNX_NAME).is_file():
+        raise ModelFileError(f"{path}: neither a saved model ({MODEL_STEM}.json + {MODEL_STEM}.safetensors) nor an "
+                             f"ONNX export ({ONNX_NAME} + {MODEL_STEM}.json) in this folder; pass a training run "
+                             f"folder, its model.json, or a folder written by python -m dronefast.export")
+    if not is_onnx_export(path):
+        return engine, None
+    return "onnxruntime", (f"{path}: an ONNX export (no {MODEL_STEM}.safetensors): running it with ONNX Runtime "
+                           f"(engine onnxruntime)")
 
 
 def onnx_files(path: PathLike) -> Tuple[Path, Path]:

@@ -29,11 +29,12 @@ class PredictOptions:
             (CUDA, then MPS, then CPU).
         tile: True (always tile), False (always whole-image) or ``"auto"`` (tile photos more than
             :data:`AUTO_TILE_FACTOR` times the model size).
-        scale: factor applied to the photo before tiling (None: the training object scale). Ignored in
-            whole-image mode.
+        scale: factor applied to the photo before tiling (None: the training object scale for a photo that covers
+            the ground of a training photo; give it for a crop or a mosaic). Ignored in whole-image mode.
         overlap: share (0..1) of a window shared by neighbouring windows.
         batch_size: windows per forward pass.
-        tta: also predict the horizontally and the vertically flipped photo and average the three logits.
+        tta: also predict the horizontally and the vertically flipped photo and average the three views'
+            probabilities.
         bf16: bfloat16 autocast on CUDA or CPU (ignored elsewhere); on CPUs with native bf16 (AMX) the forward
             is about 2.4x faster, with class maps that differ from fp32 only at near-ties.
         allow_pickle: accept a fastai ``.pkl`` export (runs pickled code: only for files you trust).

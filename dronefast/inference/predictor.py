@@ -11,10 +11,15 @@ Two ways to run the network over a photo of ``H x W`` pixels, both giving an ``(
 
 ``tile="auto"`` (default) tiles when the photo is more than
 :data:`~dronefast.inference.options.AUTO_TILE_FACTOR` times the model size in either dimension. The default
-`scale` keeps objects the size they had in training: the model was trained on whole photos squished to
-``info.size``, so a photo is scaled to the same number of pixels as the model input (``sqrt(h*w / (H*W))``); when
-the model description records the full size of its training photos (``info.extra["source_size"] = [h, w]``) the
-scale is ``sqrt(h*w / (source_h*source_w))`` instead, which also fits mosaics larger than a training photo.
+`scale` brings the photo to the number of pixels the model saw a whole photo at: ``info.work_size`` for
+object-scale training, else the model input ``info.size`` (``sqrt(h*w / (H*W))``). That keeps objects at their
+training size only when the photo covers as much ground as a training photo did: for a crop or a mosaic, give
+`scale` yourself, e.g. ``scale_for(size of the full photo it was cut from)``.
+
+The model's probability is ``softmax(logits / temperature)`` (its calibration temperature, 1 if it has none),
+averaged over the test-time views with TTA (:func:`~dronefast.metrics.calibration.probabilities`; probabilities are
+averaged, never logits) and blended over the tiles; every output (:meth:`Predictor.predict_proba`, P(safe),
+P(class)) is made of it, and with TTA the class map is its argmax.
 
 Memory: logits are only ever held at the working resolution (``C x h x w`` float32: 5.8 MB for 24 classes at
 300x200, 144 MB at scale 0.25 of a 6000x4000 photo); upsampling to full size goes in horizontal strips of at
@@ -25,7 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -36,9 +41,11 @@ from torch import nn
 from ..data.images import RESAMPLE, image_size, read_image, to_rgb
 from ..errors import ModelFileError
 from ..landing.policy import resolve_policy
+from ..metrics.calibration import probabilities
 from ..models.modelfile import ModelInfo, load_model
 from ..sizes import format_size
 from .engines import TorchEngine
+from .onnx import engine_for
 from .options import AUTO_TILE_FACTOR, PredictOptions
 from .tiling import (
     blend_window,
@@ -89,12 +96,19 @@ class Predictor:
             fastai ``.pkl`` export only with ``allow_pickle``) or a ``(network, ModelInfo)`` pair.
         options: a :class:`~dronefast.inference.options.PredictOptions`; keyword `changes` set single options
             (``Predictor(model, tile="auto", tta=True)``).
+
+    An ONNX export folder (``model.onnx`` and no ``model.safetensors``) or ``.onnx`` file given with the default
+    engine ``"torch"`` runs on ONNX Runtime: ``options.engine`` then says ``"onnxruntime"`` and `engine_note` says
+    why in one line (None otherwise).
     """
 
     def __init__(self, model: ModelLike, options: Optional[PredictOptions] = None, **changes: Any):
         opts = options or PredictOptions()
         self.options = opts = opts.replace(**changes) if changes else opts
         self.device = torch.device(opts.device) if opts.device is not None else default_device()
+        engine, self.engine_note = engine_for(model, opts.engine)
+        if engine != opts.engine:   # an ONNX export given with the default engine: what is there decides
+            self.options = opts = self._switch(model, opts, engine)
         self.engine, self.info = self._engine(model, opts)
         self.tile, self.scale, self.overlap = opts.tile, opts.scale, float(opts.overlap)
         self.batch_size, self.tta = opts.batch_size, opts.tta
@@ -104,6 +118,13 @@ class Predictor:
         self._window = blend_window(self.tile_size).to(self.device)
         #: divides the logits before the softmax (the model's calibration, 1: none); the class map is unchanged
         self.temperature = float(getattr(self.info, "temperature", None) or 1.0)
+
+    @staticmethod
+    def _switch(model: ModelLike, opts: PredictOptions, engine: str) -> PredictOptions:
+        try:
+            return opts.replace(engine=engine)
+        except ValueError as e:   # bf16, a PyTorch autocast
+            raise ModelFileError(f"{model}: an ONNX export, run with ONNX Runtime: {e}") from None
 
     def _engine(self, model: ModelLike, opts: PredictOptions):
         if opts.engine == "onnxruntime":
@@ -136,15 +157,13 @@ class Predictor:
         return tuple(int(v) for v in self.info.size)
 
     def scale_for(self, size: Tuple[int, int]) -> float:
-        """Scale applied before tiling a photo of ``size = (H, W)`` (see `scale` in the module docstring)."""
+        """Scale applied before tiling a photo of ``size = (H, W)``: `scale` when given, else the one that brings a
+        photo covering the ground of a training photo to the training object scale (see the module docstring)."""
         if self.scale is not None:
             return float(self.scale)
-        if self.info.work_size is not None:  # object-scale training: the photo goes to the working scale
-            wh, ww = self.info.work_size
-            return math.sqrt(wh * ww / (float(size[0]) * float(size[1])))
-        th, tw = self.tile_size
-        src = self.info.extra.get("source_size") or size
-        return math.sqrt(th * tw / (float(src[0]) * float(src[1])))
+        # object-scale training: the photo goes to the working scale; else to the model input's pixel count
+        h, w = self.info.work_size if self.info.work_size is not None else self.tile_size
+        return math.sqrt(h * w / (float(size[0]) * float(size[1])))
 
     def plan(self, size: Tuple[int, int]) -> Tuple[bool, Tuple[int, int]]:
         """``(tiled, working (h, w))`` for a photo of ``size = (H, W)``: the mode used and the resolution the
@@ -176,21 +195,27 @@ class Predictor:
         x = batch.to(self.device).permute(0, 3, 1, 2).float().div(255)
         return (x - self._mean) / self._std
 
-    def _net(self, x: torch.Tensor, probs: bool = False) -> torch.Tensor:
-        """Logits ``(B, C, h, w)`` float32 of normalised photos (averaged over the flips with TTA); with `probs`,
-        ``(B, 2C, h, w)``: the logits, then the class probabilities ``softmax(logits / temperature)`` averaged
-        over the same views."""
+    def _views(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The engine's logits ``(B, C, h, w)`` of normalised photos, and with TTA of their flips (flipped back)."""
         views = [self.engine(x)]
         if self.tta:
             views += [self.engine(x.flip(3)).flip(3), self.engine(x.flip(2)).flip(2)]
-        out = views[0] if len(views) == 1 else (views[0] + views[1] + views[2]) / 3
-        if out.ndim != 4 or out.shape[1] != len(self.classes):
-            raise ModelFileError(f"the network gave output of shape {tuple(out.shape)}, expected "
+        if views[0].ndim != 4 or views[0].shape[1] != len(self.classes):
+            raise ModelFileError(f"the network gave output of shape {tuple(views[0].shape)}, expected "
                                  f"(batch, {len(self.classes)}, h, w) for {len(self.classes)} classes")
-        if not probs:
-            return out
-        p = sum(torch.softmax(v / self.temperature, 1) for v in views) / len(views)
-        return torch.cat([out, p], 1)
+        return views
+
+    def _net(self, x: torch.Tensor, probs: bool = False) -> torch.Tensor:
+        """Logits ``(B, C, h, w)`` float32 of normalised photos; with `probs`, ``(B, 2C, h, w)``: the logits, then
+        the model's probability (:func:`~dronefast.metrics.calibration.probabilities` of the views). With TTA
+        the logits are ``temperature * log(probability)``, so that their argmax and ``softmax(logits /
+        temperature)`` are those of the averaged probability."""
+        views = self._views(x)
+        if len(views) == 1 and not probs:
+            return views[0]
+        p = probabilities(views, self.temperature)
+        logits = views[0] if len(views) == 1 else self.temperature * p.clamp_min(torch.finfo(p.dtype).tiny).log()
+        return torch.cat([logits, p], 1) if probs else logits
 
     def _tiled_logits(self, arr: np.ndarray, probs: bool = False) -> torch.Tensor:
         h, w = arr.shape[:2]
@@ -207,16 +232,19 @@ class Predictor:
         return self._net(x, probs)[0], full
 
     def predict_logits(self, image: ImageLike) -> torch.Tensor:
-        """Blended logits ``(C, h, w)`` float32 (CPU) at the working resolution :meth:`plan` gives.
+        """Blended logits ``(C, h, w)`` float32 (CPU) at the working resolution :meth:`plan` gives (with TTA,
+        ``temperature * log`` of the averaged probability: see :meth:`_net`).
 
         `image`: a path, a PIL image or an ``(H, W, 3)`` uint8 RGB array.
         """
         return self._logits(image)[0].cpu()
 
     def predict_proba(self, image: ImageLike) -> np.ndarray:
-        """Class probabilities ``(C, h, w)`` float32 (softmax of :meth:`predict_logits`) at the working
-        resolution; upsample with :func:`~dronefast.inference.tiling.iter_upsampled` when full size is needed."""
-        return torch.softmax(self._logits(image)[0], 0).cpu().numpy()
+        """The model's class probabilities ``(C, h, w)`` float32 at the working resolution: ``softmax(logits /
+        temperature)``, averaged over the TTA views and blended over the tiles, as P(safe) and P(class) are made
+        (whole-image without TTA: ``softmax(predict_logits / temperature)``). Upsample with
+        :func:`~dronefast.inference.tiling.iter_upsampled` when full size is needed."""
+        return self._logits(image, probs=True)[0][len(self.classes):].cpu().numpy()
 
     def predict(self, image: ImageLike) -> np.ndarray:
         """Class map ``(H, W)`` uint8 at the full size of `image` (a path, PIL image or ``(H, W, 3)`` uint8

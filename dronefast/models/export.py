@@ -25,8 +25,10 @@ convolution (the logits) left in float. Its pixel agreement with fp32 is measure
 are training photos of the model's own split (:func:`~dronefast.data.split.split_settings`), never its test photos;
 held-out photos are its validation photos (then training photos not used for calibration).
 
-Nothing is written unless everything passed: files are made in a temporary folder inside the output folder and moved
-into place one by one (``export.json`` last), each atomically.
+Nothing is written unless the fp32 graph passed: files are made in a temporary folder inside the output folder and
+moved into place one by one (``export.json`` last), each atomically. An int8 graph below the agreement gate is not
+written, while the fp32 files that passed are (``export.json``'s ``int8`` records the attempt, ``"written": false``);
+then the refusal is raised, with the agreement measured.
 """
 from __future__ import annotations
 
@@ -368,8 +370,8 @@ def _versions() -> Dict[str, str]:
 def _int8(net: nn.Module, info: ModelInfo, stage: Path, *, data: Optional[PathLike], n_calibration: int,
           n_check: int, min_agreement: float, force: bool, log: Callable[[str], None]) -> Dict[str, Any]:
     """Quantise ``stage/model.onnx`` into ``stage/model.int8.onnx``, each of :data:`INT8_FLOAT_PARTS` in turn until
-    one agrees with fp32 on `min_agreement` of the pixels of held-out photos; the record. DronefastError when none
-    does and not `force` (with `force`, the last one is kept)."""
+    one agrees with fp32 on `min_agreement` of the pixels of held-out photos; the record, whose ``written`` is False
+    when none does and not `force` (with `force`, the last one is kept)."""
     folder, calib, held = calibration_photos(info, data, n_calibration, n_check)
     log(f"int8: calibrating on {len(calib)} training photo(s) of {folder}, checking on {len(held)} held-out "
         f"photo(s)")
@@ -392,14 +394,19 @@ def _int8(net: nn.Module, info: ModelInfo, stage: Path, *, data: Optional[PathLi
               "held_out_photos": [p.name for p in held], "held_out_windows": int(len(x)),
               "agreement_with_fp32": agree, "agreement_with_torch": pixel_agreement(q, ref),
               "fp32_agreement_with_torch": pixel_agreement(fp32, ref), "min_agreement": min_agreement,
-              "forced": bool(force and agree < min_agreement)}
-    if agree < min_agreement and not force:
-        best = max(t["agreement_with_fp32"] for t in tried)
-        parts = " then the ".join(INT8_FLOAT_PARTS)
-        raise DronefastError(f"int8 agrees with fp32 on only {best:.2%} of the pixels of {len(held)} held-out "
-                             f"photo(s) (at least {min_agreement:.0%} required; tried the {parts} in float); nothing "
-                             f"written (use force=True / --force to write it anyway)")
+              "forced": bool(force and agree < min_agreement), "written": bool(force or agree >= min_agreement)}
     return record
+
+
+def _int8_refusal(q: Dict[str, Any], out: Path) -> DronefastError:
+    """The one-line error of an int8 graph below the gate (record `q` of :func:`_int8`), once the fp32 files that
+    passed are in `out`."""
+    best = max(t["agreement_with_fp32"] for t in q["tried"])
+    parts = " then the ".join(t["float_part"] for t in q["tried"])
+    return DronefastError(f"int8 agrees with fp32 on only {best:.2%} of the pixels of {len(q['held_out_photos'])} "
+                          f"held-out photo(s) (at least {q['min_agreement']:.0%} required; tried the {parts} in "
+                          f"float): {INT8_NAME} not written (use force=True / --force to write it anyway); the fp32 "
+                          f"{out / ONNX_NAME} that passed is written")
 
 
 def _publish(stage: Path, out: Path, names: Sequence[str]) -> None:
@@ -457,9 +464,9 @@ def export_onnx(model: Any, out: PathLike, *, int8: bool = False, calibration: O
         log: called with one line per step (None: silent).
 
     Raises:
-        DronefastError: the optional extra is missing (the message says how to install it), an earlier export is in
-            the way, or int8 is not accurate enough; ModelFileError: `model` is not a saved model, or the graph
-            fails a check. Nothing is written then.
+        DronefastError: the optional extra is missing (the message says how to install it) or an earlier export is
+            in the way; ModelFileError: `model` is not a saved model, or the graph fails a check. Nothing is written
+            then. DronefastError also when int8 is not accurate enough: then the fp32 files are written, not int8.
     """
     require_onnx()
     require_onnxruntime("ONNX export")
@@ -477,6 +484,7 @@ def export_onnx(model: Any, out: PathLike, *, int8: bool = False, calibration: O
     try:
         t0 = time.perf_counter()
         fp32, q = _build(net, info, stage, opset, q_args, log)
+        int8 = int8 and q["written"]   # below the gate: the fp32 graph that passed is written all the same
         names = ([INT8_NAME] if int8 else []) + [ONNX_NAME]
         record = _record(info, name, opset, {n: _file_record(stage / n) for n in names}, fp32, q,
                          time.perf_counter() - t0)
@@ -494,5 +502,7 @@ def export_onnx(model: Any, out: PathLike, *, int8: bool = False, calibration: O
                 out.rmdir()
         raise
     shutil.rmtree(stage, ignore_errors=True)
+    if q is not None and not q["written"]:
+        raise _int8_refusal(q, out)
     return ExportResult(out, out / ONNX_NAME, out / INT8_NAME if int8 else None, out / f"{MODEL_STEM}.json",
                         out / EXPORT_NAME, record)

@@ -19,6 +19,7 @@ the uninterrupted run does (``SaveModelCallback`` loads them at the end of each 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
@@ -29,6 +30,7 @@ from fastai.callback.schedule import valley
 from fastai.learner import Learner
 from fastai.torch_core import norm_types, rank_distrib
 
+from ..metrics.calibration import too_few_to_choose_on
 from ..outputs import make_folder, save_figure, write_text
 from .callbacks import (
     BEST_NAME,
@@ -152,6 +154,10 @@ def fit_reference(learn: Learner, epochs: int = 10, lr: float = 1e-3, pct_start:
     """
     streamline(learn)  # fastai's loop without its per-step syncs and idle dispatch (lean.py): the same results
     stages = plan_stages(learn, epochs, lr, unfrozen_epochs, unfrozen_lr)
+    few = too_few_to_choose_on(len(learn.dls.valid_ds))
+    if few is not None and not rank_distrib():
+        warnings.warn(f"the best epoch is chosen on {few}: the choice and the validation scores may say little "
+                      f"about other photos (valid_pct / --valid-pct)", RuntimeWarning, stacklevel=2)
     tracker = BestModel(monitor=monitor, comp=comp, fname=BEST_NAME, reset_on_fit=False)
     done_stage, done_epochs, state = _restore(learn, tracker, stages) if resume else (0, 0, None)
     make_folder(learn.path)

@@ -205,18 +205,23 @@ def write_outputs(plan: ResolvedConfig, learn: Learner, metrics: Dict[str, Any],
         learn.export(tmp)  # fastai writes to learn.path / fname: an absolute path goes as it is
     if learn.dls.test_items and cfg.score_test:
         metrics["test"] = score_test(learn, data_path, plan.bs)
+        if "calibration" in metrics:  # beside the error on the photos the temperature was fitted on
+            metrics["calibration"]["ece_test"] = metrics["test"].pop("ece")
     metrics["time_s"] = round(time.time() - started, 1)
     write_json(out / "metrics.json", metrics)
 
 
 def score_test(learn: Learner, data_path: Path, bs: int) -> Dict[str, Any]:
     """Scores of the trained model on the test photos, which no step of training saw or chose by: at the
-    training resolution (or working scale, by tiles), as ``evaluate`` scores it (the same code)."""
+    training resolution (or working scale, by tiles), as ``evaluate`` scores it (the same code); ``ece``: the
+    calibration error of the top-class probability ``before`` / ``after`` the temperature."""
     info = learner_info(learn)
     opts = PredictOptions(device=str(learn.dls.device), batch_size=2 * bs)
     m = evaluate_model((learn.model, info), data_path, subset="test", full_res=False, progress=False, options=opts)
     keep = ("pixel_accuracy", "accuracy_mask", "miou", "miou_classes", "iou", "support", "how")
-    return {"n_images": m["split"]["n_images"], "images": m["images"], **{k: m["train_res"][k] for k in keep}}
+    ece = {k: m["calibration"]["class"][k]["ece"] for k in ("before", "after")}  # of the top-class probability
+    return {"n_images": m["split"]["n_images"], "images": m["images"], **{k: m["train_res"][k] for k in keep},
+            "ece": ece}
 
 
 def _start(plan: ResolvedConfig, folder: RunFolder) -> Dict[str, Any]:

@@ -397,6 +397,23 @@ def test_object_scale_validation_is_what_predict_and_evaluate_deliver(windows, s
     assert json.loads((default / "metrics.json").read_text())["split"]["subset"] == "test"  # test when there is one
 
 
+def test_metrics_json_labels_calibration_errors_by_the_photos_measured(windows, tmp_path):
+    """metrics.json: the calibration error on the photos the temperature was fitted on (validation; 2 photos are
+    too few, so T stays 1) apart from the error on the test photos, which is evaluate's on them."""
+    from dronefast.cli.evaluate import main as evaluate
+
+    cal = windows.metrics["calibration"]
+    assert (cal["temperature"], cal["fitted"], cal["not_fitted_because"], cal["fit_photos"]) == (
+        1.0, False, "2 validation photos (fewer than 3)", 2)
+    assert 0 < cal["fit_pixels"] <= 2 * 64 * 96 and (cal["min_photos"], cal["min_pixels"]) == (3, 30_000)
+    assert 0 < cal["ece_fit_photos"]["before"] == cal["ece_fit_photos"]["after"] <= 1
+    assert "ece" not in windows.metrics["test"]
+    assert evaluate([str(windows.out), "--out", str(tmp_path / "eval"), "--no-full-res", "--no-progress"]) == 0
+    ev = json.loads((tmp_path / "eval" / "metrics.json").read_text())["calibration"]["class"]
+    assert cal["ece_test"] == pytest.approx({k: ev[k]["ece"] for k in ("before", "after")}, abs=1e-9)
+    assert 0 < cal["ece_test"]["after"] <= 1 and cal["ece_test"] != cal["ece_fit_photos"]
+
+
 def test_evaluate_checks_landing_spots_against_the_truth(windows, tmp_path):
     """evaluate --landing: the sweep over P(safe) thresholds, every spot checked on the true mask."""
     from dronefast.cli.evaluate import main as evaluate

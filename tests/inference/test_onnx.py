@@ -111,6 +111,46 @@ def test_predict_landing_spots_identical_between_engines(exported, run_folder, p
     assert any(json.loads(f.read_text())["spots"] for f in outs["torch"].glob("*.landing.json"))
 
 
+def test_an_export_folder_runs_on_onnxruntime_without_asking(exported, run_folder, photos):
+    """The default engine given an export folder (model.onnx, no model.safetensors), its model.json or an .onnx file
+    takes what is there, and says so; a run folder stays on PyTorch."""
+    asked = Predictor(exported, device="cpu", engine="onnxruntime", threads=1)
+    for model in (exported, exported / "model.json", exported / "model.onnx"):
+        pred = Predictor(model, device="cpu", threads=1)
+        assert isinstance(pred.engine, OnnxEngine) and pred.options.engine == "onnxruntime"
+        assert pred.engine_note == (f"{model}: an ONNX export (no model.safetensors): running it with ONNX Runtime "
+                                    f"(engine onnxruntime)")
+    np.testing.assert_array_equal(pred.predict(photos[0]), asked.predict(photos[0]))
+    torch_pred = Predictor(run_folder, device="cpu")
+    assert torch_pred.options.engine == "torch" and torch_pred.engine_note is None
+    with pytest.raises(ModelFileError, match=r"an ONNX export, run with ONNX Runtime: bf16 is a PyTorch autocast"):
+        Predictor(exported, device="cpu", bf16=True)
+
+
+def test_cli_predicts_with_an_export_folder_and_says_which_engine(exported, photos, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert predict_main([str(exported), str(photos[0]), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{exported}: an ONNX export (no model.safetensors): running it with ONNX Runtime (engine " \
+                       f"onnxruntime)"
+    assert (out / f"{photos[0].stem}.mask.png").is_file()
+
+
+def test_a_folder_with_neither_model_is_one_clear_error(exported, photos, tmp_path, capsys):
+    only_json = tmp_path / "only-json"
+    only_json.mkdir()
+    shutil.copy(exported / "model.json", only_json / "model.json")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for folder in (only_json, empty):
+        with pytest.raises(ModelFileError, match=r"neither a saved model \(model.json \+ model.safetensors\) nor an "
+                                                 r"ONNX export \(model.onnx \+ model.json\) in this folder"):
+            Predictor(folder, device="cpu")
+    rc = predict_main([str(only_json), str(photos[0]), "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err.startswith(f"error: {only_json}: neither a saved model") and len(err.splitlines()) == 1
+
+
 # ------------------------------------------------------------------------------------------ broken files, inputs
 
 def test_truncated_graph_is_a_model_file_error_naming_it(exported, tmp_path):

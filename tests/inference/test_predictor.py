@@ -1,4 +1,5 @@
 """Tests of dronefast.predict with a tiny untrained resnet18 U-Net (input 48x32, WxH) on small random photos."""
+import dataclasses
 import json
 from pathlib import Path
 
@@ -184,20 +185,65 @@ def test_tiled_at_training_scale_equals_whole_image(net_info):
     assert auto.plan((64, 96)) == (False, SIZE) and auto.plan((65, 96))[0]   # tiles beyond 2x the model size
 
 
-def test_source_size_in_model_sets_the_default_scale(net_info):
+def test_default_scale_is_the_model_inputs_pixel_count_and_a_crop_takes_its_photos(net_info):
+    """No recorded source size is read (training records none): the default brings the photo to the model input's
+    pixel count, and a crop is predicted at the training object scale by giving the full photo's scale."""
     net, info = net_info
     info2 = ModelInfo(arch=info.arch, classes=info.classes, size=SIZE, extra={"source_size": [128, 192]})
     pred = Predictor((net, info2), device="cpu", tile=True)
-    assert pred.scale_for((256, 384)) == 0.25 and pred.plan((256, 384)) == (True, (64, 96))
+    assert pred.scale_for((256, 384)) == 0.125 and pred.plan((256, 384)) == (True, SIZE)   # sqrt(32*48/(256*384))
+    crop = Predictor((net, info2), device="cpu", tile=True, scale=pred.scale_for((256, 384)))
+    assert crop.plan((128, 192)) == (True, (16, 24))   # half of the photo: half of the working size each way
 
 
-def test_tta_averages_flips(net_info):
+def tta_views(net, info, arr):
+    """Logits of the photo and of its two flips, flipped back: (3, C, h, w)."""
+    return torch.stack([direct_logits(net, info, arr), direct_logits(net, info, arr[:, ::-1].copy()).flip(2),
+                        direct_logits(net, info, arr[::-1].copy()).flip(1)])
+
+
+def test_tta_averages_the_probabilities_of_the_flips(net_info):
+    """With TTA every output is made of the mean of the views' probabilities softmax(logits / T), never of the
+    mean logits: predict_proba, the class map and softmax(predict_logits / T)."""
     net, info = net_info
+    info2 = dataclasses.replace(info, temperature=0.5)
     arr = photo(*SIZE, seed=6)
-    got = Predictor(net_info, device="cpu", tile=False, tta=True).predict_logits(arr)
-    ref = (direct_logits(net, info, arr) + direct_logits(net, info, arr[:, ::-1].copy()).flip(2)
-           + direct_logits(net, info, arr[::-1].copy()).flip(1)) / 3
-    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    pred = Predictor((net, info2), device="cpu", tile=False, tta=True)
+    views = tta_views(net, info, arr)
+    mean_p = torch.softmax(views / 0.5, 1).mean(0)
+    np.testing.assert_allclose(pred.predict_proba(arr), mean_p.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(pred.predict(arr), mean_p.argmax(0).numpy())
+    torch.testing.assert_close(torch.softmax(pred.predict_logits(arr) / 0.5, 0), mean_p, atol=1e-6, rtol=1e-5)
+    mean_logits_p = torch.softmax(views.mean(0) / 0.5, 0)   # what averaging logits would give: measurably other
+    assert float((mean_logits_p - mean_p).abs().max()) > 1e-3
+    conf = pred.predict_confidence(arr, safe=[1, 2])
+    np.testing.assert_allclose(conf.p_safe, mean_p[[1, 2]].sum(0).numpy(), atol=1e-6)
+
+
+class ConstantNet(torch.nn.Module):
+    """Logits `bias` at every pixel, whatever the photo."""
+
+    def __init__(self, bias):
+        super().__init__()
+        self.register_buffer("bias", torch.tensor(bias, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.bias.view(1, -1, 1, 1).expand(x.shape[0], -1, x.shape[2], x.shape[3]).clone()
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_predict_proba_applies_the_temperature(tta):
+    """By hand: logits (2 ln 3, 0, 0) at T = 2 are (ln 3, 0, 0), softmax (3, 1, 1) / 5."""
+    from dronefast.data.classes import ClassTable
+
+    classes = ClassTable(("a", "b", "c"), ((0, 0, 0), (1, 1, 1), (2, 2, 2)))
+    info = ModelInfo(arch="resnet18", classes=classes, size=(8, 12), temperature=2.0)
+    pred = Predictor((ConstantNet([2 * np.log(3), 0, 0]), info), device="cpu", tile=False, tta=tta)
+    proba = pred.predict_proba(photo(8, 12))
+    assert proba.shape == (3, 8, 12)
+    np.testing.assert_allclose(proba[:, 3, 5], [0.6, 0.2, 0.2], atol=1e-6)
+    np.testing.assert_allclose(proba, np.broadcast_to(proba[:, :1, :1], proba.shape))
+    np.testing.assert_allclose(pred.predict_confidence(photo(8, 12), safe=[1, 2]).p_safe, 0.4, atol=1e-6)
 
 
 @pytest.mark.parametrize("tta", [False, True])

@@ -35,3 +35,14 @@ def test_temperature_scaling_lowers_the_error_of_an_over_confident_model():
     assert nll(over, targets, t) < nll(over, targets)
     assert (torch.softmax(over / t, 1).argmax(1) == over.argmax(1)).all()   # the classes do not change
     assert fit_temperature(torch.zeros(0, 5), torch.zeros(0)) == 1.0
+
+
+def test_probabilities_average_the_views_probabilities_not_their_logits():
+    """By hand: views (ln 3, 0) and (0, 0) give (0.75, 0.25) and (0.5, 0.5), mean (0.625, 0.375) (averaging the
+    logits would give sqrt(3) / (sqrt(3) + 1) = 0.634); at T = 2, (ln 9, 0) alone gives (0.75, 0.25)."""
+    from dronefast.metrics.calibration import probabilities
+
+    views = [torch.tensor([[math.log(3), 0.0]]), torch.zeros(1, 2)]
+    torch.testing.assert_close(probabilities(views), torch.tensor([[0.625, 0.375]]))
+    torch.testing.assert_close(probabilities([torch.tensor([[math.log(9)], [0.0]])], 2.0, dim=0),
+                               torch.tensor([[0.75], [0.25]]))

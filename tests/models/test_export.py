@@ -113,23 +113,52 @@ def test_calibration_windows_are_the_models_input(run_folder, sample_kaggle):
     assert photo_windows(calib[:1], info, per_photo=4).shape == (4, 3, 32, 48)
 
 
-def test_int8_below_the_threshold_is_refused_and_nothing_written(run_folder, exported, tmp_path, monkeypatch):
+def _reuse_int8(monkeypatch, exported):
+    """quantize_int8 copies the session's int8 graph instead of quantising again (10 s); the parts asked for."""
     import dronefast.models.export as mod
 
     calls = []
 
-    def quantize(pre, int8, windows, part):   # the session's int8 graph instead of quantising again (10 s)
+    def quantize(pre, int8, windows, part):
         calls.append(part)
         shutil.copy(exported / "model.int8.onnx", int8)
         return {"windows": len(windows), "float_part": part}
 
     monkeypatch.setattr(mod, "quantize_int8", quantize)
+    return calls
+
+
+def test_int8_below_the_threshold_is_refused_and_the_fp32_graph_written(run_folder, exported, tmp_path, monkeypatch):
+    calls = _reuse_int8(monkeypatch, exported)
     out = tmp_path / "deploy"
-    with pytest.raises(DronefastError, match=r"int8 agrees with fp32 on only .* required; tried the logits then the "
-                                             r"tail in float\); nothing written \(use force=True / --force"):
+    with pytest.raises(DronefastError) as e:
         export_onnx(run_folder, out, int8=True, n_calibration=2, n_check=1, min_int8_agreement=1.01)
     assert calls == ["logits", "tail"]   # the faster graph first, then the full-resolution tail in float
-    assert not out.exists()   # created by the export, removed again with everything in it
+    record = json.loads((out / "export.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.json", "model.onnx"]   # fp32, no int8
+    assert list(record["files"]) == ["model.onnx"] and record["fp32"]["agreement"] >= 0.999
+    q = record["int8"]
+    assert (q["written"], q["forced"], q["min_agreement"], [t["float_part"] for t in q["tried"]]) == (
+        False, False, 1.01, ["logits", "tail"])
+    best = max(t["agreement_with_fp32"] for t in q["tried"])
+    assert str(e.value) == (f"int8 agrees with fp32 on only {best:.2%} of the pixels of 1 held-out photo(s) (at least "
+                            f"101% required; tried the logits then the tail in float): model.int8.onnx not written "
+                            f"(use force=True / --force to write it anyway); the fp32 {out / 'model.onnx'} that "
+                            f"passed is written")
+    _session(out / "model.onnx")   # a complete graph ONNX Runtime loads
+
+
+def test_cli_int8_below_the_threshold_fails_in_one_line_and_keeps_fp32(run_folder, exported, tmp_path, monkeypatch,
+                                                                      capsys):
+    import dronefast.models.export as mod
+
+    _reuse_int8(monkeypatch, exported)
+    monkeypatch.setitem(mod.export_onnx.__kwdefaults__, "min_int8_agreement", 1.01)   # a gate no graph passes
+    out = tmp_path / "deploy"
+    err = _fails([str(run_folder), "--out", str(out), "--int8", "--calibration-photos", "2", "--check-photos", "1"],
+                 capsys)
+    assert err.startswith("error: int8 agrees with fp32 on only ") and "model.int8.onnx not written" in err
+    assert (out / "model.onnx").is_file() and not (out / "model.int8.onnx").exists()
 
 
 def test_overwrite_replaces_an_export_in_the_run_folder_and_drops_a_stale_int8(run_folder, tmp_path):
