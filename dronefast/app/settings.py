@@ -33,6 +33,7 @@ class AppSettings:
         opacity: initial strength of the class colours over the photo, 0..1.
         display_side: longest side of the pictures shown.
         work_dir: where each photo's files are written (None: a folder in Gradio's upload folder).
+        model: the model's path (a run folder or its model.json), to show the scores recorded with it (None: none).
     """
 
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -40,6 +41,7 @@ class AppSettings:
     opacity: float = 0.5
     display_side: int = DISPLAY_SIDE
     work_dir: Optional[Path] = None
+    model: Optional[Path] = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_pixels, int) and self.max_pixels >= 1):
