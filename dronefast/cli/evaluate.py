@@ -52,23 +52,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--thresholds", type=probabilities, default=None, metavar="LIST",
                    help="comma-separated P(safe) thresholds to sweep "
                         "(default 0,0.3,0.5,0.6,0.7,0.8,0.9,0.95,0.98,0.99)")
-    add_landing_arguments(g, "analysed map", required=False)
+    add_landing_arguments(g, "analysed map")
     p.add_argument("--overwrite", action="store_true", help="replace existing report files")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
 def _safety(args: argparse.Namespace):
-    """The landing safety check the flags ask for (None without --landing); 10 px of clearance by default."""
+    """The landing safety check the flags ask for (None without --landing); the clearance in pixels of the photos
+    (or metres with --gsd or the camera flags), converted to the analysed map."""
     if not landing_requested(args, extra=("landing_size", "thresholds")):
         return None
-    if args.clearance_m is not None:
-        raise UsageError("the landing safety score needs --clearance-px (pixels of the analysed map)")
     from ..landing.safety import DEFAULT_ANALYSIS_SIZE, DEFAULT_THRESHOLDS, SafetyCheck
 
-    if args.clearance_px is None:
-        args.clearance_px = 10.0
-    return SafetyCheck(options=landing_options(args), size=args.landing_size or DEFAULT_ANALYSIS_SIZE,
+    options = landing_options(args)
+    try:
+        options.scale_for((1, 1))  # no camera per photo here: the flags must give the scale a clearance in m needs
+    except ValueError as e:
+        raise UsageError(str(e).replace("clearance_m", "--clearance-m")) from None
+    return SafetyCheck(options=options, size=args.landing_size or DEFAULT_ANALYSIS_SIZE,
                        thresholds=args.thresholds or DEFAULT_THRESHOLDS)
 
 

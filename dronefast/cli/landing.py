@@ -1,5 +1,10 @@
 """``python -m dronefast.landing MASK... --out DIR``: landing spots of class masks (see :mod:`dronefast.landing`),
-and the landing options shared with ``predict --landing``."""
+and the landing options shared with ``predict --landing``.
+
+A mask written by ``predict`` (``<stem>.mask.png``) is paired with the photo ``<stem>.*`` of ``--image FOLDER`` and the
+confidence map ``<stem>.p_safe.png`` of ``--p-safe FOLDER``, and its outputs are named ``<stem>.landing.*`` as
+``predict --landing`` names them. With a photo, its camera (EXIF/XMP: height, lens, GPS, heading) gives the spots
+metres and places; the flags override it."""
 from __future__ import annotations
 
 import argparse
@@ -10,19 +15,29 @@ from typing import Dict, List, Optional, Sequence
 from ..data.classes import read_class_csv, standard_classes
 from ..data.images import IMAGE_SUFFIXES, read_image
 from ..data.masks import read_mask
+from ..data.camera import read_camera
+from ..data.images import image_size
 from ..errors import DatasetError, UsageError
-from ..inference.files import read_probability
-from ..landing.options import DEFAULT_MIN_P_SAFE, LandingOptions
+from ..inference.files import OUTPUT_SUFFIXES, read_probability
+from ..landing.geo import geojson_path
+from ..landing.options import (
+    DEFAULT_CLEARANCE_M,
+    DEFAULT_CLEARANCE_PX,
+    DEFAULT_MIN_P_SAFE,
+    LandingOptions,
+    ScaleError,
+)
 from ..landing.policy import DEFAULT_SAFE
 from ..landing.writer import write_landing
 from ..outputs import refuse_overwrite, writable_folder
 from .common import positive_float, positive_int, probability, run_main
 
-__all__ = ["add_landing_arguments", "landing_options", "landing_requested", "LANDING_DESTS", "build_parser", "main"]
+__all__ = ["add_landing_arguments", "landing_options", "landing_requested", "LANDING_DESTS", "build_parser", "main",
+           "mask_stem", "spots_line"]
 
 #: Destinations of the options :func:`add_landing_arguments` adds (besides ``top_k`` and ``border_safe``).
 LANDING_DESTS = ("clearance_px", "clearance_m", "gsd", "altitude", "focal_mm", "sensor_mm", "safe", "hazards",
-                 "min_separation_px", "min_p_safe")
+                 "min_separation_px", "min_p_safe", "lat", "lon", "yaw")
 
 
 def _names_arg(text: str) -> List[str]:
@@ -55,31 +70,43 @@ def landing_requested(args: argparse.Namespace, extra: Sequence[str] = ()) -> bo
     return bool(args.landing)
 
 
-def add_landing_arguments(group, unit: str = "mask", required: bool = True) -> None:
+def add_landing_arguments(group, unit: str = "mask", required: bool = False) -> None:
     """Add the landing-spot options (clearance, camera, classes, ranking) to an argparse parser or group;
-    shared by ``python -m dronefast.landing`` and ``python -m dronefast.predict --landing``.
+    shared by ``python -m dronefast.landing``, ``python -m dronefast.predict --landing`` and ``evaluate --landing``.
 
     Args:
         group: an ``ArgumentParser`` or argument group.
-        unit: what a pixel is, for the help texts ("mask" or "photo").
-        required: whether a clearance must be given.
+        unit: what the map is, for the help texts ("mask" or "photo").
+        required: whether a clearance must be given (by default it is 2 m, or 40 px without a ground scale).
     """
     c = group.add_mutually_exclusive_group(required=required)
-    c.add_argument("--clearance-px", type=positive_float, metavar="N", help=f"required free radius in {unit} pixels")
+    c.add_argument("--clearance-px", type=positive_float, metavar="N",
+                   help=f"required clear radius in pixels of the input photo (default {DEFAULT_CLEARANCE_M:g} m "
+                        f"when the ground scale is known, else {DEFAULT_CLEARANCE_PX:g} px)")
     c.add_argument("--clearance-m", type=positive_float, metavar="M",
-                   help="required free radius in metres (needs --gsd, or --altitude, --focal-mm, --sensor-mm)")
-    group.add_argument("--gsd", type=positive_float, metavar="M_PER_PX", help=f"metres per pixel of the {unit}")
-    group.add_argument("--altitude", type=positive_float, metavar="A", help="flight altitude above ground (m)")
-    group.add_argument("--focal-mm", type=positive_float, metavar="F", help="real focal length of the lens (mm)")
-    group.add_argument("--sensor-mm", type=positive_float, metavar="S", help="sensor width (mm)")
+                   help="required clear radius in metres (needs the ground scale: the photo's EXIF/XMP, --gsd, or "
+                        "--altitude, --focal-mm, --sensor-mm)")
+    group.add_argument("--gsd", type=positive_float, metavar="M_PER_PX", help="metres per pixel of the input photo")
+    group.add_argument("--altitude", type=positive_float, metavar="A",
+                       help="camera height above the ground (m; overrides the photo's)")
+    group.add_argument("--focal-mm", type=positive_float, metavar="F",
+                       help="real focal length of the lens (mm; overrides the photo's)")
+    group.add_argument("--sensor-mm", type=positive_float, metavar="S",
+                       help="sensor width (mm; default from the photo's 35 mm-equivalent focal length)")
+    group.add_argument("--lat", type=float, metavar="DEG", help="latitude of the photo (overrides its GPS)")
+    group.add_argument("--lon", type=float, metavar="DEG", help="longitude of the photo (overrides its GPS)")
+    group.add_argument("--yaw", type=float, metavar="DEG",
+                       help="direction the photo's top edge faces, degrees clockwise from north (overrides its XMP)")
     group.add_argument("--safe", type=_names_arg, metavar="NAMES",
                        help=f"comma-separated landable classes (default {','.join(DEFAULT_SAFE)})")
     group.add_argument("--hazards", type=_hazards_arg, metavar="NAMES",
                        help="comma-separated obstacle classes, each optionally name=weight (weight >= 1; default: "
-                            "person,dog,car,bicycle weight 2, other obstacles 1)")
+                            "person,dog,car,bicycle weight 2, other obstacles 1); a hazard of weight w must be more "
+                            "than w x the clearance from a spot")
     group.add_argument("--top-k", type=positive_int, default=5, metavar="K", help=f"spots per {unit} (default 5)")
     group.add_argument("--min-separation-px", type=positive_float, metavar="N",
-                       help="minimum distance between spots (default twice the clearance)")
+                       help="least distance between spots in pixels of the input photo (default twice the "
+                            "clearance; never less than the clearance: spots are distinct places)")
     group.add_argument("--border-safe", action="store_true",
                        help=f"do not treat the area beyond the {unit} border as unsafe")
     group.add_argument("--min-p-safe", type=probability, default=None, metavar="P",
@@ -88,7 +115,8 @@ def add_landing_arguments(group, unit: str = "mask", required: bool = True) -> N
 
 
 _FLAGS = {"clearance_px": "--clearance-px", "clearance_m": "--clearance-m", "gsd_m": "--gsd",
-          "altitude_m": "--altitude", "focal_mm": "--focal-mm", "sensor_mm": "--sensor-mm", "top_k": "--top-k"}
+          "altitude_m": "--altitude", "focal_mm": "--focal-mm", "sensor_mm": "--sensor-mm", "top_k": "--top-k",
+          "yaw_deg": "--yaw", "lat": "--lat", "lon": "--lon", "min_separation_px": "--min-separation-px"}
 
 
 def landing_options(args: argparse.Namespace) -> LandingOptions:
@@ -99,26 +127,26 @@ def landing_options(args: argparse.Namespace) -> LandingOptions:
                               altitude_m=args.altitude, focal_mm=args.focal_mm, sensor_mm=args.sensor_mm,
                               safe=args.safe, hazards=args.hazards, top_k=args.top_k,
                               border_is_unsafe=not args.border_safe, min_separation_px=args.min_separation_px,
+                              lat=args.lat, lon=args.lon, yaw_deg=args.yaw,
                               **({} if args.min_p_safe is None else {"min_p_safe": args.min_p_safe}))
     except (ValueError, TypeError) as e:
-        msg = str(e)
-        for name, flag in sorted(_FLAGS.items(), key=lambda kv: -len(kv[0])):
-            msg = msg.replace(name, flag)
-        raise UsageError(msg) from None
+        raise UsageError(_flags(str(e))) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m dronefast.landing``."""
     p = argparse.ArgumentParser(
         prog="python -m dronefast.landing",
-        description="Find safe drone landing spots in class masks; writes <stem>.landing.json and "
-                    "<stem>.landing.png for each MASK.")
+        description="Find safe drone landing spots in class masks; writes <stem>.landing.json, <stem>.landing.png "
+                    "and, when the photo's position is known, <stem>.landing.geojson for each MASK (<stem>.mask.png "
+                    "from predict gives <stem>.landing.*, as predict --landing names them).")
     p.add_argument("masks", nargs="+", metavar="MASK", type=Path,
                    help="id mask PNG (mode L/P) or colour mask (RGB) in the class table's colours")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--image", type=Path, metavar="IMG",
-                   help="photo to draw on (with one MASK), or a folder of photos named like the masks")
-    add_landing_arguments(p, "mask", required=True)
+                   help="photo to draw on, whose camera (EXIF/XMP) gives metres and places (with one MASK), or a "
+                        "folder of photos named like the masks (<stem>.* for <stem>.mask.png or <stem>.png)")
+    add_landing_arguments(p, "mask")
     p.add_argument("--p-safe", type=Path, metavar="PNG",
                    help="the model's confidence (a <stem>.p_safe.png from predict --confidence: value / 255 = P(safe)) "
                         "with one MASK, or a folder of them named like the masks; spots need P(safe) >= --min-p-safe")
@@ -127,21 +155,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def mask_stem(mask: Path) -> str:
+    """The photo's stem of a mask: ``a`` for predict's ``a.mask.png``, else the file's stem (``a.png`` -> ``a``)."""
+    suffix = OUTPUT_SUFFIXES["mask"]
+    return mask.name[:-len(suffix)] if mask.name.endswith(suffix) and len(mask.name) > len(suffix) else mask.stem
+
+
 def _photo_for(mask: Path, image: Optional[Path]) -> Optional[Path]:
     if image is None or not image.is_dir():
         return image
+    stem = mask_stem(mask)
     for suffix in IMAGE_SUFFIXES:
-        for cand in (image / (mask.stem + suffix), image / (mask.stem + suffix.upper())):
+        for cand in (image / (stem + suffix), image / (stem + suffix.upper())):
             if cand.is_file() and cand.resolve() != mask.resolve():  # a mask is not its own photo
                 return cand
-    raise DatasetError(f"no photo named {mask.stem}.* in {image}", mask)
+    raise DatasetError(f"no photo named {stem}.* in {image}", mask)
 
 
 def _p_safe_for(mask: Path, p_safe: Optional[Path], shape):
     """The confidence map of `mask` (``--p-safe`` file, or ``<stem>.p_safe.png`` in the ``--p-safe`` folder)."""
     if p_safe is None:
         return None
-    path = p_safe / f"{mask.name.split('.')[0]}.p_safe.png" if p_safe.is_dir() else p_safe
+    path = p_safe / f"{mask_stem(mask)}{OUTPUT_SUFFIXES['p_safe']}" if p_safe.is_dir() else p_safe
     p = read_probability(path)
     if p.shape != tuple(shape):
         raise DatasetError(f"the confidence map is {p.shape[1]}x{p.shape[0]} but the mask "
@@ -149,55 +184,87 @@ def _p_safe_for(mask: Path, p_safe: Optional[Path], shape):
     return p
 
 
-def _outputs(args: argparse.Namespace) -> Dict[str, tuple]:
-    outputs, inputs = {}, {m.resolve() for m in args.masks}
+def _outputs(args: argparse.Namespace) -> Dict[Path, tuple]:
+    outputs, stems, inputs = {}, {}, {m.resolve() for m in args.masks}
     if args.image is not None and args.image.is_file():
         inputs.add(args.image.resolve())
     for m in args.masks:
-        pair = (args.out / f"{m.stem}.landing.json", args.out / f"{m.stem}.landing.png")
-        if m.stem in outputs:
-            raise UsageError(f"two masks share the name {m.stem!r}; their outputs would collide")
+        stem = mask_stem(m)
+        pair = tuple(args.out / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in ("landing_json", "landing_png"))
+        if stem in stems:
+            raise UsageError(f"{stems[stem]} and {m} share the name {stem!r}; their outputs would collide")
         if any(o.resolve() in inputs for o in pair):
             raise UsageError(f"an output of {m} would overwrite an input")
-        outputs[m.stem] = pair
+        stems[stem], outputs[m] = m, pair
     if not args.overwrite:
-        refuse_overwrite([o for pair in outputs.values() for o in pair])
+        refuse_overwrite([o for pair in outputs.values() for o in (*pair, geojson_path(pair[0]))])
     return outputs
 
 
-def _run(args: argparse.Namespace) -> int:
-    options = landing_options(args)
+def _check(args: argparse.Namespace, options: LandingOptions):
+    """Refusals before any file is read; the class table."""
     if args.image is not None and not args.image.is_dir() and len(args.masks) > 1:
         raise UsageError("--image FILE goes with a single MASK; pass a folder of photos for several masks")
     if args.p_safe is not None and not args.p_safe.is_dir() and len(args.masks) > 1:
         raise UsageError("--p-safe FILE goes with a single MASK; pass a folder of confidence maps for several masks")
     try:
+        if args.image is None:  # no photo to read a camera from: the flags must give the scale a clearance needs
+            options.scale_for((1, 1))
         classes = read_class_csv(args.classes) if args.classes else standard_classes()
         options.check_classes(classes)
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(_flags(str(e))) from None
+    return classes
+
+
+def _one(mask: Path, args: argparse.Namespace, options: LandingOptions, classes, paths) -> None:
+    """Analyse one mask, write its files and print one line (DatasetError when an input is bad)."""
+    cm = read_mask(mask, classes)
+    photo = _photo_for(mask, args.image)
+    camera = read_camera(photo) if photo is not None else None
+    image = read_image(photo, size=cm.shape) if photo is not None else None
+    source = {"mask": str(mask), "image": None if photo is None else str(photo)}
+    try:
+        spots, meta = write_landing(cm, classes, options, *paths, photo=image, source=source,
+                                    p_safe=_p_safe_for(mask, args.p_safe, cm.shape), camera=camera,
+                                    photo_size=None if photo is None else image_size(photo))
+    except ScaleError as e:  # a clearance in metres on a photo without a ground scale
+        raise DatasetError(_flags(str(e)), photo or mask) from None
+    for warning in meta["warnings"]:
+        print(f"warning: {photo or mask}: {warning}", file=sys.stderr)
+    print(f"{mask}: {spots_line(spots, meta)}")
+
+
+def spots_line(spots, meta) -> str:
+    """One line saying what a landing analysis found (the best spot, its metres and place when known)."""
+    if not spots:
+        return f"no safe landing spot: {meta['verdict']['reason']}"
+    b = spots[0]
+    metres = f" ({b.radius_m:.2f} m)" if b.radius_m is not None else ""
+    place = f", {b.east_m:+.1f} m east {b.north_m:+.1f} m north" if b.east_m is not None else ""
+    gps = f", lat {b.lat:.7f} lon {b.lon:.7f}" if b.lat is not None else ""
+    return (f"{len(spots)} spot(s); best x={b.x} y={b.y} on {b.surface}, free radius {b.radius_px:.1f} px{metres}"
+            f"{place}{gps}")
+
+
+def _flags(msg: str) -> str:
+    for name, flag in sorted(_FLAGS.items(), key=lambda kv: -len(kv[0])):
+        msg = msg.replace(name, flag)
+    return msg
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = landing_options(args)
+    classes = _check(args, options)
     outputs = _outputs(args)
     writable_folder(args.out)
     failures = 0
     for mask in args.masks:
         try:
-            cm = read_mask(mask, classes)
-            photo = _photo_for(mask, args.image)
-            image = read_image(photo, size=cm.shape) if photo is not None else None
-            source = {"mask": str(mask), "image": None if photo is None else str(photo)}
-            spots, meta = write_landing(cm, classes, options, *outputs[mask.stem], photo=image, source=source,
-                                        p_safe=_p_safe_for(mask, args.p_safe, cm.shape))
+            _one(mask, args, options, classes, outputs[mask])
         except DatasetError as e:
             print(f"error: {e}", file=sys.stderr)
             failures += 1
-            continue
-        if spots:
-            b = spots[0]
-            metres = f" ({b.radius_m:.2f} m)" if b.radius_m is not None else ""
-            print(f"{mask}: {len(spots)} spot(s); best x={b.x} y={b.y} on {b.surface}, "
-                  f"free radius {b.radius_px:.1f} px{metres}")
-        else:
-            print(f"{mask}: no safe landing spot: {meta['verdict']['reason']}")
     if failures:
         print(f"{failures} of {len(args.masks)} mask(s) failed", file=sys.stderr)
     return 1 if failures else 0

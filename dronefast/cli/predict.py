@@ -89,17 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("landing spots (see python -m dronefast.landing)")
     g.add_argument("--landing", action="store_true",
-                   help="also write <stem>.landing.json and <stem>.landing.png (needs a clearance)")
-    add_landing_arguments(g, "photo", required=False)
+                   help="also write <stem>.landing.json, <stem>.landing.png and, when the photo carries its GPS "
+                        "position and heading, <stem>.landing.geojson; the photo's EXIF/XMP gives the ground scale")
+    add_landing_arguments(g, "photo")
     return p
 
 
 def _landing(args: argparse.Namespace):
     if not landing_requested(args):
         return None
-    if args.clearance_px is None and args.clearance_m is None:
-        raise UsageError("--landing needs --clearance-px or --clearance-m")
-    return landing_options(args)
+    return landing_options(args)  # no clearance: 2 m where the photo gives the scale, else 40 px of the photo
 
 
 def _plan(args: argparse.Namespace, files: List[Path]) -> Dict[Path, Dict[str, Path]]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..data.camera import read_camera
 from ..data.images import read_image
-from ..landing.options import LandingOptions
+from ..errors import DatasetError
+from ..landing.options import LandingOptions, ScaleError
 from ..landing.policy import resolve_policy
 from ..landing.writer import write_landing
 from ..outputs import save_image
@@ -36,17 +38,30 @@ def predict_to_files(predictor: Predictor, image: Path, paths: Dict[str, Path], 
     photo = read_image(image)
     note = predictor.describe(ids.shape)
     if landing is not None:
-        spots, meta = write_landing(ids, predictor.classes, landing, paths["landing_json"], paths["landing_png"],
-                                    photo=photo, source={"image": str(image), "mask": str(paths["mask"])},
-                                    p_safe=p_safe)
-        note += "; " + (f"{len(spots)} landing spot(s), best at x={spots[0].x} y={spots[0].y} on {spots[0].surface}"
-                        f" (P(safe) mean {spots[0].p_safe_mean:.2f})" if spots
-                        else f"no safe landing spot: {meta['verdict']['reason']}")
+        note += "; " + _landing(predictor, image, ids, photo, p_safe, paths, landing)
     if "p_safe" in paths:
         save_image(p_safe_png, paths["p_safe"])
         save_image(probability_png(pred.p_class), paths["p_class"])
     write_class_maps(ids, photo, predictor.classes, paths, alpha)
     return f"{format_size(ids.shape)}, {note}"
+
+
+def _landing(predictor: Predictor, image: Path, ids, photo, p_safe, paths: Dict[str, Path],
+             landing: LandingOptions) -> str:
+    """Write the landing files of one predicted photo (its camera read from its EXIF/XMP); one line."""
+    try:
+        spots, meta = write_landing(ids, predictor.classes, landing, paths["landing_json"], paths["landing_png"],
+                                    photo=photo, source={"image": str(image), "mask": str(paths["mask"])},
+                                    p_safe=p_safe, camera=read_camera(image), photo_size=ids.shape)
+    except ScaleError as e:  # a clearance in metres on a photo without a ground scale
+        raise DatasetError(str(e).replace("clearance_m", "--clearance-m"), image) from None
+    warn = "".join(f"; warning: {w}" for w in meta["warnings"])
+    if not spots:
+        return f"no safe landing spot: {meta['verdict']['reason']}{warn}"
+    b = spots[0]
+    place = f", lat {b.lat:.7f} lon {b.lon:.7f}" if b.lat is not None else ""
+    return (f"{len(spots)} landing spot(s), best at x={b.x} y={b.y} on {b.surface} (P(safe) mean "
+            f"{b.p_safe_mean:.2f}){place}{warn}")
 
 
 def _safe_ids(predictor: Predictor, landing: Optional[LandingOptions]) -> List[int]:

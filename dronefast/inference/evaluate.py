@@ -230,9 +230,8 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
     metrics = _assemble(model_name, info, lay, split, files, tally, opts, full_res)
     metrics["calibration"] = _calibration(tally, whole.temperature)
     if landing is not None:
-        metrics["landing"] = {"size": format_size(landing.size), "settings": landing.options.describe(
-            info.classes, landing.size[1]), "rows": tally.safety.rows(),
-            "result": tally.safety.summary(landing.options.min_p_safe)}
+        metrics["landing"] = {"size": format_size(landing.size), "settings": tally.safety.settings(),
+                              "rows": tally.safety.rows(), "result": tally.safety.summary(landing.options.min_p_safe)}
     if out is not None:
         write_reports(metrics, tally.examples, info.classes, out)
     return metrics

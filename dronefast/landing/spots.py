@@ -11,24 +11,28 @@ must not touch:
 2. The *free radius* of a pixel is its exact Euclidean distance, in pixels, from its centre to the centre of
    the nearest unsafe pixel (with `border_is_unsafe`, the image border counts as unsafe: whatever lies beyond
    the frame is unknown). Unsafe pixels have radius 0.
-3. The *score* ranks spots: ``score = min(free_radius, min over hazard classes c of d_c / w_c)``, where
-   ``d_c`` is the distance to the nearest class-``c`` pixel and ``w_c >= 1`` its weight. With weight 1 a
-   hazard is just unsafe ground; weight 2 (default for person, dog, car, bicycle: they move, and hitting them
-   is worst) makes them count as if they were twice as close. The score is in pixels.
-4. Candidates are local maxima (3x3) of the score among pixels with ``free_radius >= clearance``; they are
-   ranked by score, then free radius, then closeness to the image centre (the drone hovers above it), then
-   row and column. Greedy non-maximum suppression keeps spots at least `min_separation_px` apart (default
-   twice the clearance, so the required clearance discs of two spots never overlap).
+3. The *clearance disc* of a spot with clearance ``r`` is every pixel whose centre lies within distance ``r`` of the
+   spot's centre (the closed disc). One definition everywhere (the finder, :func:`disc_stats`, ``p_safe_min``, the
+   safety score of :mod:`.safety`): a spot is offered only when its whole clearance disc is safe ground (and, with
+   a confidence map, at or above the P(safe) threshold), i.e. when its free radius is *greater* than ``r``.
+4. *Hazard weights gate*: a hazard class of weight ``w >= 1`` must be more than ``w x r`` from a spot (a person, weight
+   2, at 7 px from a pixel rules it out for a clearance of 5). The *score* combines both:
+   ``score = min(free_radius, min over hazard classes c of d_c / w_c)``, where ``d_c`` is the distance to the
+   nearest class-``c`` pixel; a spot needs ``score > r``, and spots are ranked by it (in pixels).
+5. Candidates are local maxima (3x3) of the score among pixels with ``score > clearance``; they are ranked by score,
+   then free radius, then closeness to the image centre (the drone hovers above it), then row and column. Spots
+   are distinct places: greedy non-maximum suppression keeps them at least `min_separation_px` apart (default
+   twice the clearance, so two spots' clearance discs never overlap; never less than the clearance).
 
 Clearances may be given in metres with the ground sampling distance (GSD, metres per pixel) of the map:
 ``GSD = altitude_m * sensor_width_mm / (focal_length_mm * image_width_px)``, where ``image_width_px`` is the
 width of the map actually analysed (so a map downscaled from the photo gets a proportionally larger GSD) and
-the map is assumed to span the whole sensor width of a nadir camera over flat ground. The dataset publishes
-its photo size (6000x4000 px) and flight altitudes (5 to 30 m) but not the lens or sensor, so there is no
-built-in camera preset: pass your camera's values.
+the map is assumed to span the whole sensor width of a nadir camera over flat ground. The camera values can come
+from the photo itself (:mod:`dronefast.data.camera`); the analysis of :mod:`.writer` takes the clearance in pixels
+of the input photo or in metres and converts it to the map it analyses (:mod:`.options`).
 
-Distances run from pixel centre to pixel centre; the truly clear disc around a spot is about half a pixel
-smaller than its ``radius_px``.
+Distances are compared with a relative tolerance of 1e-9 (:func:`reach`), so a clearance converted from metres
+(1.6 m / 0.1 m/px = 16.000000000000004 px) means 16 px.
 """
 from __future__ import annotations
 
@@ -42,7 +46,9 @@ from ..data.classes import ClassTable
 from .geometry import distance_transform, local_maxima
 from .policy import DEFAULT_MIN_P_SAFE, Hazards, as_class_map, resolve_policy
 
-__all__ = ["LandingSpot", "landable", "landing_maps", "find_landing_spots", "disc_stats", "spots_to_json"]
+__all__ = ["LandingSpot", "landable", "landing_maps", "find_landing_spots", "disc_stats", "spots_to_json", "reach"]
+
+_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,9 @@ class LandingSpot:
         surface: name of the class under the centre.
         p_safe_min, p_safe_mean: the smallest and the mean probability, by the model, that the ground is safe over
             the disc of the required clearance around the centre (None without a confidence map).
+        east_m, north_m: the centre's offset from the point below the photo's centre (m; None when the scale or the
+            heading is unknown), see :mod:`.geo`.
+        lat, lon: the centre's position (degrees, WGS84; None when the photo's position is unknown).
     """
 
     x: int
@@ -68,14 +77,20 @@ class LandingSpot:
     surface: str
     p_safe_min: Optional[float] = None
     p_safe_mean: Optional[float] = None
+    east_m: Optional[float] = None
+    north_m: Optional[float] = None
+    lat: Optional[float] = None
+    lon: Optional[float] = None
 
 
 def landable(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequence[str]] = None,
-             p_safe: Optional[np.ndarray] = None, min_p_safe: float = 0.0) -> np.ndarray:
+             p_safe: Optional[np.ndarray] = None, min_p_safe: float = 0.0,
+             hazards: Optional[Hazards] = None) -> np.ndarray:
     """``(H, W)`` bool: pixels of a safe class (and, with a confidence map `p_safe`, whose probability of being
-    safe is at least `min_p_safe`)."""
+    safe is at least `min_p_safe`); `hazards` as given with `safe` (the default hazards may overlap a custom
+    `safe`)."""
     cm = as_class_map(class_map, classes)
-    ok = np.isin(cm, resolve_policy(classes, safe, None)[0])
+    ok = np.isin(cm, resolve_policy(classes, safe, hazards)[0])
     if p_safe is not None:
         p = np.asarray(p_safe)
         if p.shape != cm.shape:
@@ -103,7 +118,7 @@ def landing_maps(class_map: np.ndarray, classes: ClassTable, safe: Optional[Sequ
     """
     cm = as_class_map(class_map, classes)
     _, weights = resolve_policy(classes, safe, hazards)
-    radius = distance_transform(~landable(cm, classes, safe, p_safe, min_p_safe), border_is_unsafe)
+    radius = distance_transform(~landable(cm, classes, safe, p_safe, min_p_safe, hazards), border_is_unsafe)
     score = radius.copy()
     for w in sorted(set(weights.values())):
         if w > 1:  # weight-1 hazards are already within the free radius
@@ -128,13 +143,21 @@ def _clearance(clearance_px: Optional[float], clearance_m: Optional[float], gsd_
     return float(clearance_px)
 
 
+def reach(radius: float) -> float:
+    """The distance up to which a pixel centre is inside the clearance disc of `radius` (the radius with the
+    tolerance of the module docstring): the one definition of the disc."""
+    return float(radius) * (1 + _TOLERANCE)
+
+
 def disc_stats(values: np.ndarray, x: int, y: int, radius: float) -> Tuple[float, float]:
-    """``(min, mean)`` of a ``(H, W)`` map over the pixels whose centres lie within `radius` of ``(x, y)``."""
+    """``(min, mean)`` of a ``(H, W)`` map over the pixels whose centres lie within `radius` of ``(x, y)``
+    (the clearance disc, :func:`reach`)."""
     h, w = values.shape
-    r = int(math.floor(radius))
+    far = reach(radius)
+    r = int(math.floor(far))
     y0, y1, x0, x1 = max(0, y - r), min(h, y + r + 1), max(0, x - r), min(w, x + r + 1)
     yy, xx = np.ogrid[y0:y1, x0:x1]
-    inside = (yy - y) ** 2 + (xx - x) ** 2 <= radius * radius
+    inside = (yy - y) ** 2 + (xx - x) ** 2 <= far * far
     v = values[y0:y1, x0:x1][inside]
     return float(v.min()), float(v.mean())
 
@@ -151,15 +174,17 @@ def find_landing_spots(class_map: np.ndarray, classes: ClassTable, clearance_px:
     Args:
         class_map: ``(H, W)`` integer class ids (numpy array or torch tensor).
         classes: the class table the ids refer to.
-        clearance_px: required free radius in pixels of `class_map`.
-        clearance_m: required free radius in metres (needs `gsd_m`); give this or `clearance_px`.
+        clearance_px: radius of the clearance disc in pixels of `class_map` (a spot's free radius must exceed it;
+            :func:`~dronefast.landing.writer.analyse_landing` takes it in pixels of the photo instead).
+        clearance_m: the same in metres (needs `gsd_m`); give this or `clearance_px`.
         gsd_m: ground sampling distance of `class_map` (m/px), see :func:`ground_sampling_distance`; also
             fills :attr:`LandingSpot.radius_m`.
         safe: names of landable classes (default :data:`DEFAULT_SAFE`; unknown names raise ValueError).
         hazards: obstacle names, or ``{name: weight >= 1}`` (default :data:`DEFAULT_HAZARDS`).
         top_k: at most this many spots (None: all).
         border_is_unsafe: count the area beyond the image border as unsafe.
-        min_separation_px: minimum distance between spot centres (default ``2 * clearance``).
+        min_separation_px: minimum distance between spot centres (default ``2 * clearance``; ValueError below the
+            clearance).
         p_safe: ``(H, W)`` probability, by the model, that each pixel is safe
             (:meth:`~dronefast.inference.predictor.Predictor.predict_confidence`); pixels below `min_p_safe` are
             not landable, and each spot gets the min and mean of `p_safe` over its clearance disc.
@@ -172,11 +197,13 @@ def find_landing_spots(class_map: np.ndarray, classes: ClassTable, clearance_px:
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     sep = 2.0 * clearance_px if min_separation_px is None else float(min_separation_px)
+    if sep < clearance_px * (1 - _TOLERANCE):
+        raise ValueError(f"min_separation_px ({sep:g} px) must be at least the clearance ({clearance_px:g} px): "
+                         f"spots are distinct places")
     cm = as_class_map(class_map, classes)
     radius, score = maps if maps is not None else landing_maps(cm, classes, safe, hazards, border_is_unsafe, p_safe,
                                                                 min_p_safe)
-    # A clearance converted from metres (1.6 m / 0.1 m/px = 16.000000000000004 px) must still admit 16 px.
-    cand = local_maxima(score, radius >= clearance_px * (1 - 1e-9))
+    cand = local_maxima(score, score > reach(clearance_px))  # the whole disc safe, weighted hazards w x r away
     ys, xs = np.nonzero(cand)
     if ys.size == 0:
         return []

@@ -86,7 +86,7 @@ def test_same_outputs_as_the_predict_and_landing_commands(handlers, tiny_model, 
     assert landing_main([str(files["001.mask.png"]), "--out", str(tmp_path / "l"), "--clearance-px", "8",
                          "--p-safe", str(tmp_path / "p" / "001.p_safe.png"),
                          "--min-p-safe", str(STAND_IN_MIN_P_SAFE)]) == 0
-    command = json.loads((tmp_path / "l" / "001.mask.landing.json").read_text())
+    command = json.loads((tmp_path / "l" / "001.landing.json").read_text())  # named as predict names it
     assert page["spots"] == command["spots"]
     assert page["meta"].pop("classes") == "model.json" and page["meta"].pop("image") == "001"
     assert page["meta"] == {k: v for k, v in command["meta"].items() if k not in ("mask", "image", "classes")}

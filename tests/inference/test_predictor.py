@@ -264,7 +264,7 @@ def test_cli_writes_mask_colour_overlay_and_landing(model_file, net_info, tmp_pa
             assert grey.dtype == np.uint8 and grey.shape == (40, 60)
             np.testing.assert_array_equal(grey, np.floor(getattr(conf, kind).astype(np.float64) * 255 + 0.5))
         spots = json.loads((out / f"{stem}.landing.json").read_text())
-        assert spots["meta"]["clearance_px"] == 2 and spots["meta"]["size"] == "60x40"
+        assert spots["meta"]["clearance_px"] == 2 and spots["meta"]["map_size"] == "60x40"
         assert spots["meta"]["confidence"] is True and spots["meta"]["min_p_safe"] == 0
         assert spots["verdict"]["abstained"] is (not spots["spots"])
         for sp in spots["spots"]:

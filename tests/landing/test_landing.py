@@ -130,7 +130,9 @@ def test_person_nearby_ranks_lower():
 def test_no_spot_when_no_safe_area_is_big_enough():
     cm = np.full((10, 10), GRASS, np.uint8)  # border unsafe: free radius at most 5
     assert find_landing_spots(cm, C, clearance_px=5.5) == []
-    assert find_landing_spots(cm, C, clearance_px=5)[0].radius_px == 5.0
+    # free radius 5 = clearance 5: the border ring lies ON the closed disc, so no spot (the disc must be clear)
+    assert find_landing_spots(cm, C, clearance_px=5) == []
+    assert find_landing_spots(cm, C, clearance_px=4.9)[0].radius_px == 5.0
     assert find_landing_spots(np.full((10, 10), ROOF, np.uint8), C, clearance_px=1) == []
     # unlabeled is unknown, hence unsafe
     assert find_landing_spots(np.full((10, 10), UNLABELED, np.uint8), C, clearance_px=1) == []
@@ -148,12 +150,13 @@ def test_clearance_in_metres():
     # 31x31 grass, border unsafe: free radius 16 at the centre; GSD 0.1 m/px so 1.6 m = 16 px.
     cm = np.full((31, 31), GRASS, np.uint8)
     gsd = ground_sampling_distance(20, 10, 20, 400)
-    spots = find_landing_spots(cm, C, clearance_m=1.6, gsd_m=gsd)
+    spots = find_landing_spots(cm, C, clearance_m=1.5, gsd_m=gsd)
     assert (spots[0].x, spots[0].y, spots[0].radius_px) == (15, 15, 16.0)
     assert spots[0].radius_m == pytest.approx(1.6)
-    assert find_landing_spots(cm, C, clearance_m=1.7, gsd_m=gsd) == []
+    # 1.6 m / 0.1 m/px = 16.000000000000004 px is 16 px: the border ring at 16 px lies on the disc
+    assert find_landing_spots(cm, C, clearance_m=1.6, gsd_m=gsd) == []
     # radius_m is filled whenever the GSD is known
-    assert find_landing_spots(cm, C, clearance_px=16, gsd_m=0.5)[0].radius_m == pytest.approx(8.0)
+    assert find_landing_spots(cm, C, clearance_px=15, gsd_m=0.5)[0].radius_m == pytest.approx(8.0)
 
 
 def test_bad_arguments():
@@ -174,6 +177,14 @@ def test_bad_arguments():
         find_landing_spots(np.full((5, 5), 30, np.uint8), C, clearance_px=1)
 
 
+def test_a_safe_list_may_hold_default_hazards_when_hazards_are_given():
+    # roof is a default hazard; with hazards given, a safe list holding roof is fine (it was refused before)
+    cm = np.full((21, 21), ROOF, np.uint8)
+    spots = find_landing_spots(cm, C, clearance_px=5, safe=["grass", "roof"], hazards=["car"],
+                               p_safe=np.ones(cm.shape), min_p_safe=0.5)
+    assert (spots[0].x, spots[0].y, spots[0].surface) == (10, 10, "roof")
+
+
 def test_torch_class_map():
     torch = pytest.importorskip("torch")
     spots = find_landing_spots(torch.from_numpy(car_wall_map()).long(), C, clearance_px=10, hazards={"car": 1})
@@ -185,7 +196,8 @@ def test_spots_to_json():
     d = spots_to_json(spots, {"mask": "a.png"})
     assert d["meta"] == {"mask": "a.png"} and d["verdict"] == {"abstained": False, "reason": None}
     assert d["spots"][0] == {"rank": 1, "x": 3, "y": 4, "radius_px": 5.0, "radius_m": None, "score": 4.5,
-                             "surface": "grass", "p_safe_min": None, "p_safe_mean": None}
+                             "surface": "grass", "p_safe_min": None, "p_safe_mean": None, "east_m": None,
+                             "north_m": None, "lat": None, "lon": None}
     assert spots_to_json([], verdict={"abstained": True, "reason": "why"})["verdict"]["reason"] == "why"
     assert d["spots"][1]["radius_px"] is None and d["spots"][1]["rank"] == 2
     json.dumps(d, allow_nan=False)
@@ -235,7 +247,7 @@ def test_cli_writes_json_and_png(tmp_path, capsys):
         d = json.loads((out / f"{stem}.landing.json").read_text())
         assert [(s["rank"], s["x"], s["y"], s["radius_px"]) for s in d["spots"]] == [(1, 70, 50, 30.0),
                                                                                      (2, 70, 30, 30.0)]
-        assert d["meta"]["size"] == "101x101" and d["meta"]["clearance_px"] == 10
+        assert d["meta"]["map_size"] == d["meta"]["photo_size"] == "101x101" and d["meta"]["clearance_px"] == 10
         assert d["meta"]["hazards"] == {"roof": 1.0, "car": 1.0}
         assert d["meta"]["safe"] == ["paved-area", "grass", "dirt", "gravel"]
         assert d["meta"]["safe_fraction"] == pytest.approx(60 / 101)
@@ -282,7 +294,20 @@ def test_cli_usage_errors(tmp_path, capsys):
     assert "unknown class 'gras'" in capsys.readouterr().err
     assert main(base + ["--clearance-m", "5"]) == 2
     assert main(base + ["--clearance-m", "5", "--altitude", "20"]) == 2
-    with pytest.raises(SystemExit) as e:  # argparse: a clearance is required
-        main(base)
-    assert e.value.code == 2
-    assert not (tmp_path / "o").exists()
+    assert "a clearance in metres needs the ground scale" in capsys.readouterr().err
+    assert main(base + ["--clearance-px", "5", "--min-separation-px", "4"]) == 2  # spots are distinct places
+    assert "--min-separation-px (4 px) must be at least the clearance (5 px)" in capsys.readouterr().err
+    assert main(base + ["--lat", "95"]) == 2
+    assert "lat must lie in [-90, 90]" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_default_clearance_is_a_ground_distance_when_the_scale_is_known(tmp_path):
+    save_mask(tmp_path / "m.png", car_wall_map())
+    assert main([str(tmp_path / "m.png"), "--out", str(tmp_path / "a")]) == 0
+    meta = json.loads((tmp_path / "a" / "m.landing.json").read_text())["meta"]
+    assert (meta["clearance_px"], meta["clearance_from"], meta["clearance_m"]) == (40.0, "default_px", None)
+    assert main([str(tmp_path / "m.png"), "--out", str(tmp_path / "b"), "--gsd", "0.1"]) == 0
+    meta = json.loads((tmp_path / "b" / "m.landing.json").read_text())["meta"]
+    assert meta["clearance_from"] == "default_m" and meta["clearance_px"] == pytest.approx(20.0)  # 2 m / 0.1 m/px
+    assert meta["clearance_m"] == pytest.approx(2.0)

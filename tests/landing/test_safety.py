@@ -49,8 +49,8 @@ def test_abstention_says_why():
     assert meta["verdict"]["reason"].startswith("the model is unsure: only 0.0% of the photo is safe ground with "
                                                 "P(safe) >= 0.9")
     spots, meta = analyse_landing(cm, C, LandingOptions(clearance_px=30), None)     # fields 40 px wide
-    assert spots == [] and meta["verdict"]["reason"].startswith("no safe area is wide enough; the widest free "
-                                                                "radius is 20.0 px, the clearance asks for 30.0 px")
+    assert spots == [] and meta["verdict"]["reason"].startswith(
+        "no safe area is wide enough; the widest free radius is 20.0 px, the clearance asks for more than 30.0 px")
     spots, meta = analyse_landing(np.full((10, 10), ROOF, np.uint8), C, LandingOptions(clearance_px=2), None)
     assert meta["verdict"] == {"abstained": True, "reason": "no safe ground: no pixel of a landable class"}
     spots, meta = analyse_landing(cm, C, LandingOptions(clearance_px=8), np.ones(cm.shape, np.float32))
@@ -73,7 +73,7 @@ def test_safety_score_equals_the_hand_count():
     """Three photos, one spot offered at most each: (a) confident, but the prediction missed a person right under
     its best spot; (b) a correct map the model is unsure of (P(safe) 0.5 everywhere); (c) all roof in truth and
     prediction: nothing to offer, nothing missed."""
-    opts = LandingOptions(clearance_px=8, top_k=1)
+    opts = LandingOptions(clearance_px=16, top_k=1)                # photo pixels: 8 px of the half-size map
     tally = SafetyTally(C, opts, thresholds=(0.0, 0.9))
     pred = two_fields()
     big = np.repeat(np.repeat(two_fields(), 2, 0), 2, 1)            # the truth at twice the size, 80x180
