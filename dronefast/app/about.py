@@ -10,10 +10,11 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
+from ..data.camera import CameraInfo
 from ..models.files import model_json_path
 from ..sizes import format_size
 
-__all__ = ["model_scores", "scores_markdown", "judged_line", "SCORE_NAMES"]
+__all__ = ["model_scores", "scores_markdown", "judged_line", "camera_line", "SCORE_NAMES"]
 
 #: The scores shown, in this order, with their names on the page.
 SCORE_NAMES = {"miou": "mIoU", "pixel_accuracy": "pixel accuracy", "accuracy_mask": "accuracy (void excluded)"}
@@ -69,3 +70,21 @@ def judged_line(work: Tuple[int, int], full: Tuple[int, int], tiled: bool) -> st
     shrink = max(full[0] / max(1, work[0]), full[1] / max(1, work[1]))
     factor = f", {shrink:.3g}x smaller" if shrink > 1.005 else ""
     return f"Judged at {format_size(work)} from a {format_size(full)} photo ({how}{factor})."
+
+
+def camera_line(camera: Optional[CameraInfo]) -> str:
+    """What the photo says of its camera, for the page: height, ground scale, position, heading (only what is
+    known; "" when nothing is), and the warning of an oblique photo."""
+    if camera is None:
+        return ""
+    c, parts = camera, []
+    if c.height_m is not None:
+        parts.append(f"{c.height_m:g} m up ({c.sources.get('height_m', '?')})")
+    if c.gsd_m is not None:
+        parts.append(f"{100 * c.gsd_m:.3g} cm a pixel")
+    if c.lat is not None and c.lon is not None:
+        parts.append(f"at {c.lat:.6f}, {c.lon:.6f}")
+    if c.yaw_deg is not None:
+        parts.append(f"top edge facing {c.yaw_deg:g} degrees from north")
+    line = f"The photo's camera: {', '.join(parts)}." if parts else ""
+    return f"{line} Warning: {c.warning}." if c.warning else line

@@ -35,15 +35,16 @@ from PIL import Image, UnidentifiedImageError
 from ..data.classes import ClassTable
 from ..data.images import read_image
 from ..data.masks import count_ids, ids_to_colour, resize_mask
-from ..errors import CorruptImageError
+from ..data.camera import CameraInfo, read_camera
+from ..errors import CorruptImageError, DronefastError
 from ..inference.files import output_paths, png_probability, probability_png, write_class_maps
 from ..inference.predictor import Predictor
-from ..landing.options import LandingOptions
+from ..landing.options import LandingOptions, ScaleError
 from ..landing.spots import spots_to_json
 from ..landing.writer import analyse_landing
 from ..outputs import write_json
 from ..sizes import format_size
-from .about import judged_line
+from .about import camera_line, judged_line
 from .picture import banner_html, decision_picture, p_safe_picture
 from .settings import DEFAULT_MAX_PIXELS, UNITS, AppSettings
 
@@ -74,6 +75,7 @@ class PhotoResult:
         p_safe: ``(H, W)`` uint8, the model's probability that each pixel is safe ground, x 255 (None: unknown).
         small_p_safe: the same at display size.
         judged: the line saying at which resolution the model saw the photo (:func:`~.about.judged_line`).
+        camera: what the photo's EXIF and XMP say of its camera (:func:`~dronefast.data.camera.read_camera`).
     """
 
     name: str
@@ -86,6 +88,7 @@ class PhotoResult:
     p_safe: Optional[np.ndarray] = None
     small_p_safe: Optional[np.ndarray] = None
     judged: str = ""
+    camera: Optional[CameraInfo] = None
 
     @property
     def size(self) -> Tuple[int, int]:
@@ -297,19 +300,15 @@ def page_landing_options(base: LandingOptions, unit: str, clearance_px: Optional
                          clearance_m: Optional[float], altitude_m: Optional[float] = None,
                          focal_mm: Optional[float] = None, sensor_mm: Optional[float] = None,
                          min_p_safe: Optional[float] = None) -> LandingOptions:
-    """`base` with the page's clearance (in `unit`, one of :data:`~dronefast.app.settings.UNITS`), camera and
-    P(safe) threshold (None: `base`'s); ValueError in the page's words when they do not go together. The camera
-    counts only when all three values are given (in pixels it then fills the spots' radii in metres); without it,
-    metres need a GSD in `base`."""
-    camera = (altitude_m, focal_mm, sensor_mm)
-    full = all(v is not None for v in camera)
-    changes = dict(clearance_px=None, clearance_m=None, gsd_m=None if full else base.gsd_m,
-                   altitude_m=altitude_m if full else None, focal_mm=focal_mm if full else None,
-                   sensor_mm=sensor_mm if full else None,
+    """`base` with the page's clearance (in `unit`, one of :data:`~dronefast.app.settings.UNITS`), camera values
+    and P(safe) threshold (None: `base`'s); ValueError in the page's words when they do not go together. Each camera
+    value given overrides what the photo says (and `base`'s GSD); a clearance in metres needs a ground scale, from
+    them, the photo or `base` (said when the spots are looked for)."""
+    camera = dict(altitude_m=altitude_m, focal_mm=focal_mm, sensor_mm=sensor_mm)
+    given = any(v is not None for v in camera.values())
+    changes = dict(clearance_px=None, clearance_m=None, gsd_m=None if given else base.gsd_m, **camera,
                    min_p_safe=base.min_p_safe if min_p_safe is None else min_p_safe)
     if unit == "metres":
-        if not full and (any(v is not None for v in camera) or base.gsd_m is None):
-            raise ValueError("a clearance in metres needs the altitude, the focal length and the sensor width")
         changes["clearance_m"] = clearance_m
     elif unit == "pixels":
         changes["clearance_px"] = clearance_px
@@ -318,10 +317,14 @@ def page_landing_options(base: LandingOptions, unit: str, clearance_px: Optional
     try:
         return base.replace(**changes)
     except (ValueError, TypeError) as e:
-        msg = str(e)
-        for name, label in _LABELS.items():
-            msg = msg.replace(name, label)
-        raise ValueError(msg) from None
+        raise ValueError(_in_page_words(e)) from None
+
+
+def _in_page_words(e: Exception) -> str:
+    msg = str(e)
+    for name, label in _LABELS.items():
+        msg = msg.replace(name, label)
+    return msg
 
 
 def _display_spots(spots: Sequence[dict], result: PhotoResult) -> List[dict]:
@@ -350,15 +353,16 @@ def landing_view(result: PhotoResult, classes: ClassTable, options: LandingOptio
     picture and the P(safe) map at display size (:mod:`.picture`), the banner, the table and one line for the
     page."""
     p_safe = None if result.p_safe is None else png_probability(result.p_safe)
-    spots, meta = analyse_landing(result.ids, classes, options, p_safe)
+    spots, meta = analyse_landing(result.ids, classes, options, p_safe, camera=result.camera,
+                                  photo_size=result.size)
     verdict = meta.pop("verdict", None)
     meta = {"image": result.name, **meta, "classes": Path(str(meta["classes"])).name}  # no server paths
     data = spots_to_json(spots, meta, verdict)
     json_path = write_json(result.paths["landing_json"], data)
     small_p = None if result.small_p_safe is None else png_probability(result.small_p_safe)
-    scale = result.small_ids.shape[1] / result.size[1]
+    scale = result.small_ids.shape[1] / result.size[1]  # display pixels per map pixel (the map is the photo's size)
     picture = decision_picture(result.photo, result.small_ids, small_p, classes, options,
-                               _display_spots(data["spots"], result), meta["clearance_px"] * scale)
+                               _display_spots(data["spots"], result), meta["clearance_map_px"] * scale)
     p_map = None if small_p is None else p_safe_picture(small_p, options.min_p_safe)
     if data["spots"]:
         banner, note = _summary(data["spots"], meta)
@@ -369,9 +373,23 @@ def landing_view(result: PhotoResult, classes: ClassTable, options: LandingOptio
     return LandingView(picture, spots_table(data["spots"]), json_path, note, banner_html(verdict, banner), p_map)
 
 
+def _refused(result: PhotoResult, e: ValueError) -> LandingView:
+    """An empty view saying why the page's landing settings were refused (and no spots file for them)."""
+    result.paths["landing_json"].unlink(missing_ok=True)
+    return LandingView(None, spots_table([]), None, f"Landing: {_in_page_words(e)}.")
+
+
 def _files(result: PhotoResult, view: LandingView) -> List[str]:
     files = [result.paths["mask"], result.paths["colour"]] + ([view.json_path] if view.json_path else [])
     return [str(p) for p in files]
+
+
+def _camera(path: Path) -> Optional[CameraInfo]:
+    """What the photo says of its camera (None when its EXIF or XMP cannot be read: the page works without)."""
+    try:
+        return read_camera(path)
+    except (DronefastError, OSError, ValueError):
+        return None
 
 
 class Handlers:
@@ -397,9 +415,11 @@ class Handlers:
             options = page_landing_options(self.settings.landing, unit, clearance_px, clearance_m, altitude_m,
                                            focal_mm, sensor_mm, min_p_safe)
         except ValueError as e:
-            result.paths["landing_json"].unlink(missing_ok=True)  # no spots file for settings that were refused
-            return LandingView(None, spots_table([]), None, f"Landing: {e}.")
-        return landing_view(result, self.classes, options)
+            return _refused(result, e)
+        try:
+            return landing_view(result, self.classes, options)
+        except ScaleError as e:  # metres without a ground scale: the page's settings, not a bug
+            return _refused(result, e)
 
     def predict(self, photo: Optional[str], previous: Optional[PhotoResult], opacity: float, unit: str,
                 clearance_px: Optional[float], clearance_m: Optional[float], altitude_m: Optional[float] = None,
@@ -423,11 +443,13 @@ class Handlers:
         progress(0.8, desc="Drawing the class map")
         result = _make_result(pred.ids, image, self.classes, safe_name(photo), self.settings, pred.p_safe,
                               judged_line(work, size, tiled))
+        result.camera = _camera(Path(photo))
         progress(0.9, desc="Finding landing spots")
         view = self.landing(result, unit, clearance_px, clearance_m, altitude_m, focal_mm, sensor_mm, min_p_safe)
         forget(previous)
         windows = f" {how[0].upper()}{how[1:]}." if tiled else ""
-        status = f"**{result.name}**: {format_size(size)} px. {result.judged}{windows} Predicted in {seconds:.1f} s."
+        status = (f"**{result.name}**: {format_size(size)} px. {result.judged}{windows} Predicted in {seconds:.1f} s."
+                  f" {camera_line(result.camera)}")
         return Shown(result, Image.fromarray(result.colour), overlay(result, opacity),
                      class_shares(pred.ids, self.classes), view.picture, view.table, _files(result, view), status,
                      view.note, view.banner, view.p_safe_map)

@@ -63,7 +63,8 @@ def _landing_controls(handlers: Handlers) -> Tuple[gr.components.Component, ...]
     clearance_px = gr.Slider(1, max(500, px), value=px, step=1, label="Clearance (pixels of the photo)",
                              elem_id="clearance-px")
     clearance_m = gr.Slider(0.1, max(20, m), value=m, step=0.1, label="Clearance (metres)", elem_id="clearance-m")
-    with gr.Accordion("Camera (for metres)", open=o.altitude_m is not None):
+    with gr.Accordion("Camera (for metres; each value given wins over what the photo says)",
+                      open=o.altitude_m is not None):
         altitude = gr.Number(o.altitude_m, label="Altitude above ground (m)", minimum=0, elem_id="altitude")
         focal = gr.Number(o.focal_mm, label="Real focal length (mm)", minimum=0, elem_id="focal")
         sensor = gr.Number(o.sensor_mm, label="Sensor width (mm)", minimum=0, elem_id="sensor")

@@ -111,7 +111,8 @@ def test_opacity_and_landing_settings_reuse_the_prediction(handlers, photos, mon
     picture, table, files, note, banner, p_map = handlers.reland(result, "metres", 8, 0.5, altitude_m=20.0)
     assert picture is None and len(table) == 0 and [Path(f).name for f in files] == ["000.mask.png",
                                                                                    "000.colour.png"]
-    assert note == "Landing: a clearance in metres needs the altitude, the focal length and the sensor width."
+    assert note == ("Landing: a clearance in metres needs the ground scale; the ground scale is unknown: give the "
+                    "GSD, or the altitude, focal length and sensor width the photo does not carry.")
     assert banner == "" and p_map is None
     assert handlers.restyle(None, 0.5) is None and handlers.reland(None, "pixels", 8, 2.0)[0] is None
 
@@ -176,10 +177,13 @@ def test_page_landing_options():
     o = page_landing_options(base, "metres", 12, 2.5, **CAMERA)
     assert (o.clearance_px, o.clearance_m, o.altitude_m) == (None, 2.5, 20.0)
     assert page_landing_options(base, "pixels", 12, 2.0, **CAMERA).gsd_for(1000) == pytest.approx(0.03)
-    assert page_landing_options(base, "pixels", 12, 2.0, altitude_m=20).altitude_m is None  # half a camera: unused
+    o = page_landing_options(base, "metres", 12, 2.0, focal_mm=8.8)  # the rest may come from the photo
+    assert (o.focal_mm, o.altitude_m, o.clearance_m) == (8.8, None, 2.0)
     assert page_landing_options(LandingOptions(clearance_px=5, gsd_m=0.05), "metres", 1, 1.5).gsd_m == 0.05
-    with pytest.raises(ValueError, match="^a clearance in metres needs the altitude"):
-        page_landing_options(base, "metres", 12, 2.0, focal_mm=8.8)
+    assert page_landing_options(LandingOptions(clearance_px=5, gsd_m=0.05), "metres", 1, 1.5, altitude_m=9).gsd_m \
+        is None  # a camera value typed on the page wins over the GSD
+    assert page_landing_options(base, "pixels", 12, 2.0, min_p_safe=0.8).min_p_safe == 0.8
+    assert page_landing_options(base, "pixels", 12, 2.0).min_p_safe == base.min_p_safe
     with pytest.raises(ValueError, match="^the altitude must be a positive number, got 0"):
         page_landing_options(base, "metres", 12, 2.0, altitude_m=0, focal_mm=8.8, sensor_mm=13.2)
     with pytest.raises(ValueError, match="^the clearance must be a positive number"):
@@ -246,3 +250,23 @@ def test_spots_table_shows_places_and_geo_links():
     plain = [{k: v for k, v in s.items() if k not in ("east_m", "north_m", "lat", "lon", "radius_m")}
              for s in placed]
     assert list(spots_table(plain).columns) == ["rank", "surface", "P(safe) mean", "free radius (px)", "x", "y"]
+
+
+def test_a_photo_with_camera_geometry_gets_places_and_geo_links(handlers, tmp_path):
+    """A DJI-style JPEG 20 m up (8.8 mm lens, 24 mm equivalent), with GPS and a heading: the spots table shows
+    metres and GPS, each spot a ``geo:`` link to the landing JSON's own position, and the status the camera."""
+    from tests.data.test_camera import DJI, drone_jpeg
+
+    photo = drone_jpeg(tmp_path / "dji.jpg", size=(96, 64), lat=47.3769, lon=8.5417, xmp=DJI)
+    shown = handlers.predict(str(photo), None, 0.5, "pixels", 8, 2.0)
+    spots = json.loads(shown_files(shown)["dji.landing.json"].read_text())["spots"]
+    assert spots and all(s["lat"] is not None and s["east_m"] is not None for s in spots)
+    table = shown.spots
+    assert {"east (m)", "north (m)", "lat", "lon", "free radius (m)", "map"} <= set(table.columns)
+    assert list(table["map"]) == [f"[map](geo:{s['lat']:.7f},{s['lon']:.7f})" for s in spots]
+    assert list(table["east (m)"]) == [round(s["east_m"], 1) for s in spots]
+    # 20 m x 13.2 mm sensor / (8.8 mm x 96 px) = 0.3125 m a pixel
+    assert "The photo's camera: 20 m up (xmp), 31.2 cm a pixel, at 47.376900, 8.541700, top edge facing 90 " \
+           "degrees from north." in shown.status
+    view = handlers.reland(shown.result, "metres", 8, 2.5)  # metres from the photo's own scale
+    assert view.landing is not None and "(2.50 m) clearance" in view.landing_note
