@@ -39,6 +39,7 @@ from ..data.camera import CameraInfo, read_camera
 from ..errors import CorruptImageError, DronefastError
 from ..inference.files import output_paths, png_probability, probability_png, write_class_maps
 from ..inference.predictor import Predictor
+from ..landing.geo import geojson_path, write_geojson
 from ..landing.options import LandingOptions, ScaleError
 from ..landing.spots import spots_to_json
 from ..landing.writer import analyse_landing
@@ -359,6 +360,7 @@ def landing_view(result: PhotoResult, classes: ClassTable, options: LandingOptio
     meta = {"image": result.name, **meta, "classes": Path(str(meta["classes"])).name}  # no server paths
     data = spots_to_json(spots, meta, verdict)
     json_path = write_json(result.paths["landing_json"], data)
+    write_geojson(spots, geojson_path(json_path))  # when the spots have a position; a stale one removed otherwise
     small_p = None if result.small_p_safe is None else png_probability(result.small_p_safe)
     scale = result.small_ids.shape[1] / result.size[1]  # display pixels per map pixel (the map is the photo's size)
     picture = decision_picture(result.photo, result.small_ids, small_p, classes, options,
@@ -376,11 +378,14 @@ def landing_view(result: PhotoResult, classes: ClassTable, options: LandingOptio
 def _refused(result: PhotoResult, e: ValueError) -> LandingView:
     """An empty view saying why the page's landing settings were refused (and no spots file for them)."""
     result.paths["landing_json"].unlink(missing_ok=True)
+    geojson_path(result.paths["landing_json"]).unlink(missing_ok=True)
     return LandingView(None, spots_table([]), None, f"Landing: {_in_page_words(e)}.")
 
 
 def _files(result: PhotoResult, view: LandingView) -> List[str]:
-    files = [result.paths["mask"], result.paths["colour"]] + ([view.json_path] if view.json_path else [])
+    files = [result.paths["mask"], result.paths["colour"]]
+    if view.json_path:
+        files += [view.json_path] + [p for p in (geojson_path(view.json_path),) if p.is_file()]
     return [str(p) for p in files]
 
 

@@ -120,8 +120,8 @@ def build_page(handlers: Handlers, examples: Sequence[Path] = (), delete_cache: 
                 landing_note = gr.Markdown(elem_id="landing-note")
         spots = gr.Dataframe(headers=SPOT_COLUMNS, interactive=False, label="Landing spots, best first",
                              elem_id="spots", datatype="markdown", wrap=True, pinned_columns=1)
-        downloads = gr.File(label="Downloads: id mask, colour mask, landing spots (JSON)", file_count="multiple",
-                            interactive=False, elem_id="downloads")
+        downloads = gr.File(label="Downloads: id mask, colour mask, landing spots (JSON; GeoJSON when placed)",
+                            file_count="multiple", interactive=False, elem_id="downloads")
 
         photo.change(handlers.predict, [photo, result, opacity, *controls],
                      [result, class_map, blended, shares, landing, spots, downloads, status, landing_note, banner,

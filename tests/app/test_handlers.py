@@ -268,5 +268,7 @@ def test_a_photo_with_camera_geometry_gets_places_and_geo_links(handlers, tmp_pa
     # 20 m x 13.2 mm sensor / (8.8 mm x 96 px) = 0.3125 m a pixel
     assert "The photo's camera: 20 m up (xmp), 31.2 cm a pixel, at 47.376900, 8.541700, top edge facing 90 " \
            "degrees from north." in shown.status
+    geo = json.loads(shown_files(shown)["dji.landing.geojson"].read_text())  # opens in QGIS or geojson.io
+    assert [f["geometry"]["coordinates"] for f in geo["features"]] == [[s["lon"], s["lat"]] for s in spots]
     view = handlers.reland(shown.result, "metres", 8, 2.5)  # metres from the photo's own scale
     assert view.landing is not None and "(2.50 m) clearance" in view.landing_note
