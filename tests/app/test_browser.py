@@ -192,6 +192,11 @@ def test_phone_width_layout(browser, served, tmp_path):
             return {content: t.scrollWidth, box: e.clientWidth, scrolls: e.id !== 'spots' || e.scrollWidth <= e.clientWidth,
                     right: r.right} }""")
         assert table["right"] <= PHONE["width"] and (table["content"] <= table["box"] or table["scrolls"]), table
+        headers = page.evaluate("""() => [...document.querySelectorAll('#spots th .header')].map(h => {
+            const lh = parseFloat(getComputedStyle(h).lineHeight) || 1;
+            return [h.innerText, Math.round(h.getBoundingClientRect().height / lh)] })""")
+        words = {text: len(text.split()) for text, _ in headers}
+        assert headers and all(lines <= words[text] for text, lines in headers), headers  # never inside a word
         page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
         set_number(page, "#clearance-px", "500")
         assert wait_for_abstention(page).startswith("NO LANDING SPOT: no safe area is wide enough")
