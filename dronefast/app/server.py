@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
 
+from .style import PAGE_CSS, PAGE_HEAD
+
 __all__ = ["gradio_installed", "private_temp_dir", "launch_settings", "launch", "wait", "DEFAULT_HOST", "DEFAULT_PORT",
            "INSTALL_HINT"]
 
@@ -58,8 +60,10 @@ def launch_settings(host: str = DEFAULT_HOST, port: Optional[int] = DEFAULT_PORT
                     max_pixels: int = 30_000_000) -> Dict[str, Any]:
     """Keyword arguments of ``gr.Blocks.launch`` for the app: `host` and `port`, Gradio's public share link only
     with `share`, uploads up to ``8 x max_pixels`` bytes, messages of ``gr.Error`` shown but no other exception's,
-    no server-side rendering, MCP server, run history, monitoring, or footer links."""
+    no server-side rendering, MCP server, run history, monitoring, or footer links; the page's CSS
+    (:data:`~dronefast.app.style.PAGE_CSS`, :data:`~dronefast.app.style.PAGE_HEAD`)."""
     return dict(server_name=host, server_port=port, share=share, show_error=False, quiet=True, ssr_mode=False,
+                css=PAGE_CSS, head=PAGE_HEAD,
                 mcp_server=False, run_history=False, enable_monitoring=False, footer_links=[],
                 max_file_size=_BYTES_PER_PIXEL * int(max_pixels))
 

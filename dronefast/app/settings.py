@@ -6,16 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Union
 
-from ..landing.options import LandingOptions
+from ..landing.options import DEFAULT_CLEARANCE_M, DEFAULT_CLEARANCE_PX, LandingOptions
 
 __all__ = ["AppSettings", "DEFAULT_MAX_PIXELS", "DEFAULT_CLEARANCE_PX", "DEFAULT_CLEARANCE_M", "DISPLAY_SIDE",
            "UNITS", "sample_photos"]
 
 #: Photos with more pixels are refused before they are decoded (``--max-pixels``).
 DEFAULT_MAX_PIXELS = 30_000_000
-#: The page's clearances when the operator gives none.
-DEFAULT_CLEARANCE_PX = 30.0
-DEFAULT_CLEARANCE_M = 2.0
 #: Longest side of the pictures shown on the page (the files and the landing analysis keep the photo's size).
 DISPLAY_SIDE = 1600
 #: How the page's clearance is given.
@@ -33,6 +30,7 @@ class AppSettings:
         opacity: initial strength of the class colours over the photo, 0..1.
         display_side: longest side of the pictures shown.
         work_dir: where each photo's files are written (None: a folder in Gradio's upload folder).
+        model: the model's path (a run folder or its model.json), to show the scores recorded with it (None: none).
     """
 
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -40,6 +38,7 @@ class AppSettings:
     opacity: float = 0.5
     display_side: int = DISPLAY_SIDE
     work_dir: Optional[Path] = None
+    model: Optional[Path] = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_pixels, int) and self.max_pixels >= 1):

@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> AppSettings:
     if args.clearance_px is None and args.clearance_m is None:
         args.clearance_px = DEFAULT_CLEARANCE_PX
-    return AppSettings(max_pixels=args.max_pixels, landing=landing_options(args))
+    return AppSettings(max_pixels=args.max_pixels, landing=landing_options(args), model=args.model)
 
 
 def _examples(n: int) -> List[Path]:

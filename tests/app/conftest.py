@@ -95,7 +95,9 @@ def served(predictor, photos, classes):
         predictor = Predictor(SCREENSHOT_MODEL, device="cpu") if SCREENSHOT_MODEL else predictor
         examples = sample_photos(5)
         photo = Path(SCREENSHOT_PHOTO).expanduser() if SCREENSHOT_PHOTO else examples.pop(0)
-        settings, examples = AppSettings(landing=LandingOptions(clearance_px=40)), examples[:4]
+        landing = LandingOptions(clearance_px=40) if SCREENSHOT_MODEL else \
+            LandingOptions(clearance_px=40, min_p_safe=STAND_IN_MIN_P_SAFE)  # the stand-in is never 90% sure
+        settings, examples = AppSettings(landing=landing, model=SCREENSHOT_MODEL), examples[:4]
     else:
         landing = LandingOptions(clearance_px=8, min_p_safe=STAND_IN_MIN_P_SAFE)
         settings, examples, photo = AppSettings(landing=landing), photos[1:3], photos[0]

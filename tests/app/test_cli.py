@@ -38,8 +38,9 @@ def test_bad_flags_exit_2(argv, message, capsys):
 
 
 def test_landing_flags_that_do_not_go_together_exit_2(capsys):
-    assert main(["m", "--clearance-m", "2"]) == 2
-    assert "--clearance-m needs --gsd or --altitude, --focal-mm and --sensor-mm" in capsys.readouterr().err
+    assert main(["m", "--gsd", "0.02", "--altitude", "20"]) == 2
+    err = capsys.readouterr().err
+    assert "give either --gsd or --altitude" in err, err
 
 
 def test_defaults_serve_this_machine_only():
