@@ -30,7 +30,6 @@ into place one by one (``export.json`` last), each atomically.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -46,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import DronefastError, ModelFileError
+from ..errors import DronefastError, ModelFileError, OutputError
 from ..inference.onnx import (
     EXPORT_NAME,
     INPUT_NAME,
@@ -58,8 +57,8 @@ from ..inference.onnx import (
     require_onnx,
     require_onnxruntime,
 )
-from ..outputs import atomic_path, make_folder, remove_file, write_json
-from .files import MODEL_STEM
+from ..outputs import atomic_path, make_folder, output_error, remove_file, write_json
+from .files import MODEL_STEM, file_sha256
 from .modelfile import ModelInfo, load_model, model_paths
 
 __all__ = ["export_onnx", "ExportResult", "trace_onnx", "check_onnx", "verify_onnx", "prepare_int8", "quantize_int8",
@@ -123,9 +122,12 @@ def trace_onnx(net: nn.Module, path: PathLike, opset: int = OPSET) -> Path:
     with warnings.catch_warnings(), torch.no_grad():
         # the TracerWarnings are the shape comparisons tracing at TRACE_SIZE records; the exporter is deprecated
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapper, (dummy,), str(path), dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
-                          dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
+        try:
+            torch.onnx.export(wrapper, (dummy,), str(path), dynamo=False, opset_version=opset,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
+                              dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
+        except OSError as e:  # the exporter writes with a plain open(): a full disk names no file
+            raise output_error(e, path) from None
     net.eval()
     return Path(path)
 
@@ -300,9 +302,12 @@ def quantize_int8(pre: PathLike, int8: PathLike, windows: np.ndarray, part: str 
     keep = float_nodes(onnx.load(str(pre), load_external_data=False).graph.node, part)
     reader = _Reader(windows)  # a CalibrationDataReader by duck typing (its __subclasshook__ checks get_next)
     with _quiet():
-        quantize_static(str(pre), str(int8), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
+        try:
+            quantize_static(str(pre), str(int8), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
+        except OSError as e:
+            raise output_error(e, int8) from None
     return {"format": "QDQ", "weights": "int8 per channel", "activations": "uint8", "calibration": "MinMax",
             "float_part": part, "float_nodes": keep, "windows": int(len(windows))}
 
@@ -348,11 +353,8 @@ def _refuse_existing(out: Path, source_json: Optional[Path], overwrite: bool) ->
 
 
 def _file_record(path: Path) -> Dict[str, Any]:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            h.update(chunk)
-    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+    """What ``export.json`` records of a graph (checked before it is used: :func:`check_graph_digest`)."""
+    return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def _versions() -> Dict[str, str]:
@@ -400,6 +402,17 @@ def _int8(net: nn.Module, info: ModelInfo, stage: Path, *, data: Optional[PathLi
                              f"photo(s) (at least {min_agreement:.0%} required; tried the {parts} in float); nothing "
                              f"written (use force=True / --force to write it anyway)")
     return record
+
+
+def _named_in_out(e: BaseException, stage: Path, out: Path) -> BaseException:
+    """`e`; an error writing a file of the staging folder (a full disk) as one OutputError naming the file it was
+    for in `out`."""
+    if isinstance(e, OutputError) and e.path is not None and stage in e.path.parents:
+        return OutputError(e.problem, out / e.path.relative_to(stage)).with_traceback(None)
+    if isinstance(e, OSError):
+        where = Path(e.filename) if e.filename else None
+        return output_error(e, out / where.name if where and stage in where.parents else out)
+    return e
 
 
 def _publish(stage: Path, out: Path, names: Sequence[str]) -> None:
@@ -487,12 +500,12 @@ def export_onnx(model: Any, out: PathLike, *, int8: bool = False, calibration: O
         if overwrite and not int8:
             remove_file(out / INT8_NAME)  # from an earlier export: it would not match the new graph
         _publish(stage, out, names + [EXPORT_NAME])
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(stage, ignore_errors=True)
         if created:
             with suppress(OSError):
                 out.rmdir()
-        raise
+        raise _named_in_out(e, stage, out)
     shutil.rmtree(stage, ignore_errors=True)
     return ExportResult(out, out / ONNX_NAME, out / INT8_NAME if int8 else None, out / f"{MODEL_STEM}.json",
                         out / EXPORT_NAME, record)
