@@ -3,6 +3,7 @@ as a run folder recording the tiny sample as its training data, exported once pe
 encoder traced, checked and compared with PyTorch at 96x64; the int8 gate; the refusals of the command."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -214,3 +215,25 @@ def test_a_description_that_does_not_fit_the_graph_is_refused(exported, tmp_path
     with pytest.raises(ModelFileError, match=r"model.onnx: output 'logits' is \(batch, 24, height, width\), but "
                                              r"model.json lists 5 classes"):
         OnnxEngine.from_path(bad)
+
+
+@pytest.mark.parametrize("where", ["the graph", "the record"])
+def test_a_full_disk_names_the_file_it_could_not_write(run_folder, tmp_path, monkeypatch, capsys, where):
+    out = tmp_path / "deploy"
+    if where == "the graph":   # the exporter writes with a plain open(): its OSError names no file
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        monkeypatch.setattr(torch.onnx, "export", full)
+        named = out / "model.onnx"
+    else:
+        write = os.write
+
+        def full(fd, data):
+            if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".export."):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return write(fd, data)
+        monkeypatch.setattr(os, "write", full)
+        named = out / "export.json"
+    err = _fails([str(run_folder), "--out", str(out)], capsys)
+    assert err == f"error: {named}: cannot write (No space left on device)"
+    assert not out.exists()
