@@ -113,3 +113,18 @@ def test_a_short_write_never_leaves_a_truncated_jpeg(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("free", [0, 1 << 30])
+def test_a_libraries_write_error_names_the_file_and_a_full_disk(tmp_path, monkeypatch, free):
+    """PyTorch writing to a path (fastai's learn.export) reports a full disk as a C++ error naming neither."""
+    from types import SimpleNamespace
+
+    from dronefast.outputs import write_failure
+
+    monkeypatch.setattr(os, "statvfs", lambda path: SimpleNamespace(f_bavail=free, f_frsize=4096))
+    e = RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: "
+                     "file write failed")
+    err = write_failure(e, tmp_path / "export.pkl")
+    reason = "No space left on device" if free == 0 else " ".join(str(e).split())
+    assert isinstance(err, OutputError) and str(err) == f"{tmp_path / 'export.pkl'}: cannot write ({reason})"
