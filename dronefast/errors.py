@@ -129,6 +129,10 @@ class OutputError(DronefastError):
     def __reduce__(self):  # pickled by worker processes: keep the path and the problem apart
         return type(self), (self.problem, self.path)
 
+    def for_cli(self) -> str:
+        # from its parts: fastai rewrites the message of an error raised in a callback (a checkpoint on a full disk)
+        return f"{self.path}: {self.problem}" if self.path is not None else self.problem
+
 
 class UsageError(DronefastError):
     """A bad argument value that argparse could not catch (the CLI exits with 2)."""

@@ -10,10 +10,18 @@ Guarantees of every writer here (:func:`atomic_path` and those built on it):
   keeps its own;
 * every ``OSError`` of creating the folder, writing or renaming (a path that is a file, no permission, a read-only
   file system, a full disk) is raised as one :class:`~dronefast.errors.OutputError` naming the path.
+
+The writers of bytes (:func:`atomic_file`, and :func:`write_text`, :func:`save_image`, :func:`save_figure`,
+:func:`write_bytes` built on it) hand libraries a Python file object that writes every byte through ``os.write``
+and checks it was written: Pillow writes a JPEG with C ``write`` calls whose short writes (a disk filling up) it
+does not check, and PyTorch's zip writer turns a failed write into a C++ error naming neither the file nor the
+cause. Through :func:`atomic_file`, a full disk is always one ``OutputError`` "FILE: cannot write (No space left on
+device)", and no truncated file is ever renamed into place.
 """
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
@@ -30,9 +38,9 @@ from PIL import Image
 
 from .errors import DronefastError, OutputError
 
-__all__ = ["atomic_path", "write_text", "write_json", "save_image", "save_figure", "ensure_outside",
-           "refuse_overwrite", "make_folder", "writable_folder", "remove_file", "output_error", "is_temp_file",
-           "remove_temp_files", "new_file_mode"]
+__all__ = ["atomic_path", "atomic_file", "write_bytes", "write_text", "write_json", "save_image", "save_figure",
+           "ensure_outside", "refuse_overwrite", "make_folder", "writable_folder", "remove_file", "output_error",
+           "write_failure", "is_temp_file", "remove_temp_files", "new_file_mode"]
 
 PathLike = Union[str, Path]
 #: Names :func:`atomic_path` gives its temporary files (``tempfile.mkstemp``'s 8 random characters).
@@ -182,11 +190,78 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         raise
 
 
+class _Sink(io.RawIOBase):
+    """A write-only file over `fd` writing through ``os.write``, a zero-byte write counted as a full disk, and
+    remembering the first error it raised (libraries such as PyTorch's zip writer swallow it and raise their own).
+    It has no ``fileno``: Pillow then writes through it too, instead of unchecked C ``write`` calls."""
+
+    def __init__(self, fd: int):
+        super().__init__()
+        self.fd, self.error = fd, None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        data = memoryview(b).cast("B")
+        try:
+            n = os.write(self.fd, data)
+            if data.nbytes and not n:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as e:
+            self.error = self.error or e
+            raise
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self.fd)
+        super().close()
+
+
+@contextmanager
+def atomic_file(path: PathLike) -> Iterator[io.BufferedWriter]:
+    """Yield a binary file object writing to a temporary file beside `path`, renamed to `path` when the block ends
+    without an error (see the module docstring). Any write that fails, however the library calling ``write``
+    reports it, becomes one :class:`~dronefast.errors.OutputError` naming `path`."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        try:
+            sink = _Sink(os.open(tmp, os.O_WRONLY | os.O_TRUNC))
+        except OSError as e:
+            raise output_error(e, path) from None
+        try:
+            with io.BufferedWriter(sink, buffer_size=1 << 20) as f:
+                yield f
+        except Exception as e:
+            if sink.error is not None and not isinstance(e, DronefastError):
+                raise output_error(sink.error, path) from None
+            raise
+        finally:
+            sink.close()
+
+
+def write_failure(e: BaseException, path: PathLike) -> OutputError:
+    """An error a library raised writing `path` without an ``OSError`` (PyTorch's zip writer to a path:
+    "[enforce fail at inline_container.cc:...] file write failed") as one OutputError naming the path; the reason
+    is "No space left on device" when the folder has no space left."""
+    reason = " ".join(str(e).split())[:200] or type(e).__name__
+    with suppress(OSError):
+        if os.statvfs(Path(path).parent).f_bavail == 0:
+            reason = os.strerror(errno.ENOSPC)
+    return OutputError(f"cannot write ({reason})", path)
+
+
+def write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically."""
+    with atomic_file(path) as f:
+        f.write(data)
+    return Path(path)
+
+
 def write_text(path: PathLike, text: str) -> Path:
     """Write `text` (UTF-8) to `path` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: PathLike, obj: Any) -> Path:
@@ -211,8 +286,8 @@ def save_image(img: Union[Image.Image, np.ndarray], path: PathLike, **kwargs) ->
     if isinstance(img, np.ndarray):
         img = Image.fromarray(img)
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
-    with atomic_path(path) as tmp:
-        img.save(tmp, format=fmt, **kwargs)
+    with atomic_file(path) as f:
+        img.save(f, format=fmt, **kwargs)
     return Path(path)
 
 
@@ -220,8 +295,8 @@ def save_figure(fig, path: PathLike, dpi: int = 100) -> Path:
     """Save a matplotlib figure to `path` atomically and close it."""
     import matplotlib.pyplot as plt
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    with atomic_file(path) as f:
+        fig.savefig(f, format=Path(path).suffix.lstrip(".").lower() or None, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return Path(path)
 

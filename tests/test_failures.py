@@ -411,6 +411,8 @@ BAD_DESCRIPTIONS = {  # name: (change to the good description, or the whole text
     "split of another kind": ({"extra": {"train_args": {"valid_pct": 5}}}, "extra.train_args.valid_pct: expected"),
     "a duplicate class name": ("dup-name", "classes.names[2]: expected a name not already used"),
     "temperature 0": ({"temperature": 0}, "temperature: expected a finite number in 1e-06..1e+06"),
+    "weights_sha256 not a digest": ({"weights_sha256": "abc"}, "weights_sha256: expected the SHA-256 of the weights "
+                                                               "file (64 lowercase hex digits)"),
 }
 
 
@@ -616,6 +618,30 @@ def test_writers_raise_one_output_error_and_leave_the_old_file(tmp_path, deny_wr
                 torch.save({"a": 1}, tmp)
     assert str(e.value) == f"{f}: cannot write (No space left on device)"
     assert f.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == [f.name]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc/self/fd")
+def test_a_full_disk_in_predict_leaves_no_truncated_output(model, tiny, tmp_path, monkeypatch):
+    """The disk is full when the overlay JPEG is written: refused naming it, no file under a final name that is not
+    complete (the colour map, written before, is whole; the mask, written last, is not there)."""
+    from dronefast.cli.predict import main as predict_main
+
+    out = tmp_path / "out"
+    write = os.write
+
+    def full_disk(fd, data):
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".000.overlay."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    before = snapshot(tiny)
+    res = run_cli(predict_main, [model, tiny / "original_images" / "000.jpg", "--out", out, "--no-progress"])
+    assert_refused(res, out / "000.overlay.jpg", "cannot write (No space left on device)", one_line=False)
+    assert_unchanged(before)
+    assert sorted(p.name for p in out.iterdir()) == ["000.colour.png"]
+    with Image.open(out / "000.colour.png") as im:
+        im.load()
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])

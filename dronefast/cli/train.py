@@ -139,9 +139,15 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     r = p.add_mutually_exclusive_group()
     r.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out from its last epoch (same settings)")
-    r.add_argument("--overwrite", action="store_true", help="replace the run in --out (finished or interrupted)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out (finished or interrupted) once the new one has finished (only "
+                        "files a run writes are replaced), or train into a folder of other files beside them")
     p.add_argument("--keep-checkpoint", action="store_true",
-                   help="keep models/last.pth (model + optimizer, ~3x the model's size) after the run finished")
+                   help="keep the checkpoint models/last.pth (model + optimizer, ~3x the model's size) and "
+                        "models/best.pth after the run finished (by default the weights are kept once, in "
+                        "model.safetensors)")
+    p.add_argument("--export-pkl", action="store_true",
+                   help="also write fastai's export.pkl (learn.export: a pickle holding the model a second time)")
     p.add_argument("--workers", type=at_least(0), default=0, help="DataLoader workers (items are cached in memory)")
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
                    help="auto = bf16/fp16 mixed precision on GPU, fp32 on CPU")
@@ -186,7 +192,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
             test_stems=a.test_stems, work_size=a.work_size, whole_photos=a.whole_photos, repeats=a.repeats,
             context=a.context,
             pretrained=a.pretrained, weights=a.weights, resume=a.resume,
-            overwrite=a.overwrite, keep_checkpoint=a.keep_checkpoint, workers=a.workers, precision=a.precision,
+            overwrite=a.overwrite, keep_checkpoint=a.keep_checkpoint, export_pkl=a.export_pkl, workers=a.workers,
+            precision=a.precision,
             void_code=a.void_code, sync_bn=a.sync_bn, progress=not a.no_progress, malloc_tuning=a.malloc_tuning,
             channels_last=a.channels_last, args=args)
     except ValueError as e:

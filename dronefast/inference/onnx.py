@@ -6,8 +6,9 @@ augmentation and upsampling stay the :class:`~dronefast.inference.predictor.Pred
 An export folder holds ``model.onnx`` (fp32), optionally ``model.int8.onnx`` (static int8), a copy of the model's
 ``model.json`` (classes and colours, input size, normalisation, scale) and ``export.json`` (what the export
 measured). :meth:`OnnxEngine.from_path` takes the folder (its ``model.onnx``) or either ``.onnx`` file, reads the
-``model.json`` beside it, and checks before the first photo that the graph fits it (one float input of 3 channels,
-one output per class); ONNX Runtime's own errors (a truncated or tampered file, an input it cannot take, a failure
+``model.json`` beside it, and checks before the first photo that the graph is the one exported (its size and
+SHA-256 as ``export.json`` records them; no ``export.json``, no use) and fits the description (one float input of
+3 channels, one output per class); ONNX Runtime's own errors (a damaged file, an input it cannot take, a failure
 inside the graph) are raised as one :class:`~dronefast.errors.ModelFileError` naming the file and the problem.
 
 ONNX Runtime is an optional extra (``pip install 'dronefast[onnx]'``); without it :func:`require_onnxruntime` says
@@ -24,12 +25,12 @@ import numpy as np
 import torch
 
 from ..errors import DronefastError, ModelFileError
-from ..models.files import MODEL_STEM, model_paths, read_description
+from ..models.files import MODEL_STEM, file_sha256, model_paths, read_description
 from ..models.modelfile import ModelInfo
 
 __all__ = ["OnnxEngine", "require_onnxruntime", "require_onnx", "onnx_files", "onnx_session", "check_signature",
-           "ort_error", "is_onnx_export", "engine_for", "ONNX_NAME", "INT8_NAME", "EXPORT_NAME", "INPUT_NAME",
-           "OUTPUT_NAME", "INSTALL"]
+           "check_graph_digest", "ort_error", "is_onnx_export", "engine_for", "ONNX_NAME", "INT8_NAME", "EXPORT_NAME",
+           "INPUT_NAME", "OUTPUT_NAME", "INSTALL"]
 
 PathLike = Union[str, Path]
 #: Files of an export folder: the fp32 graph, the int8 graph, what the export measured.
@@ -202,13 +203,30 @@ def check_signature(session: Any, info: ModelInfo, path: PathLike) -> Tuple[str,
     return i.name, o.name
 
 
-def _expected_bytes(graph: Path) -> Optional[int]:
-    """Size of `graph` recorded in the export.json beside it (None when there is none to read)."""
+def check_graph_digest(graph: PathLike) -> None:
+    """Check an exported graph against the size and SHA-256 that the ``export.json`` beside it records;
+    ModelFileError naming the graph when they differ (truncated, or changed in place even to the same size) or when
+    there is no record to check it by (an export is used only checked: the record is written last by the export,
+    so without it the export is incomplete or was altered)."""
+    graph = Path(graph)
+    record = graph.parent / EXPORT_NAME
     try:
-        record = json.loads((graph.parent / EXPORT_NAME).read_text(encoding="utf-8"))
-        return int(record["files"][graph.name]["bytes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        entry = json.loads(record.read_text(encoding="utf-8"))["files"][graph.name]
+        size, digest = int(entry["bytes"]), str(entry["sha256"])
+    except FileNotFoundError:
+        raise ModelFileError(f"{graph}: no {EXPORT_NAME} beside it, which records the graph's SHA-256 (an export is "
+                             f"never used unchecked); copy {EXPORT_NAME} with the graph, or export the model again"
+                             ) from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelFileError(f"{record}: cannot read the size and SHA-256 of {graph.name} from it ({type(e).__name__}: "
+                             f"{str(e)[:100]}); export the model again") from None
+    actual = graph.stat().st_size
+    if actual != size:
+        raise ModelFileError(f"{graph}: {actual:,} bytes, but {EXPORT_NAME} records {size:,}: truncated or "
+                             f"changed since the export")
+    if file_sha256(graph) != digest:
+        raise ModelFileError(f"{graph}: its SHA-256 differs from the one {EXPORT_NAME} records: changed or damaged "
+                             f"since the export; refusing to use it")
 
 
 class OnnxEngine:
@@ -247,9 +265,9 @@ class OnnxEngine:
 
         Raises:
             DronefastError: onnxruntime is not installed (the message says how to install it).
-            ModelFileError: naming the file: missing, truncated or damaged (its size differs from the one
-                ``export.json`` records, or ONNX Runtime cannot load it), or a graph that does not fit
-                ``model.json``.
+            ModelFileError: naming the file: missing, truncated, changed or damaged (its size or SHA-256 differs
+                from the one ``export.json`` records, there is no ``export.json``, or ONNX Runtime cannot load it),
+                or a graph that does not fit ``model.json``.
         """
         if isinstance(path, tuple):
             if len(path) == 2 and isinstance(path[0], cls):
@@ -259,10 +277,7 @@ class OnnxEngine:
         require_onnxruntime()
         graph, desc = onnx_files(path)
         info = ModelInfo.from_json(read_description(desc), str(desc))
-        expected, size = _expected_bytes(graph), graph.stat().st_size
-        if expected is not None and expected != size:
-            raise ModelFileError(f"{graph}: {size:,} bytes, but {EXPORT_NAME} records {expected:,}: truncated or "
-                                 f"changed since the export")
+        check_graph_digest(graph)
         device = torch.device(device) if device is not None else torch.device("cpu")
         session = onnx_session(graph, threads, device, spin)
         on_cpu = session.get_providers()[0] == "CPUExecutionProvider"

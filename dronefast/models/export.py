@@ -32,7 +32,6 @@ then the refusal is raised, with the agreement measured.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -48,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import DronefastError, ModelFileError
+from ..errors import DronefastError, ModelFileError, OutputError
 from ..inference.onnx import (
     EXPORT_NAME,
     INPUT_NAME,
@@ -60,8 +59,8 @@ from ..inference.onnx import (
     require_onnx,
     require_onnxruntime,
 )
-from ..outputs import atomic_path, make_folder, remove_file, write_json
-from .files import MODEL_STEM
+from ..outputs import atomic_path, make_folder, output_error, remove_file, write_json
+from .files import MODEL_STEM, file_sha256
 from .modelfile import ModelInfo, load_model, model_paths
 
 __all__ = ["export_onnx", "ExportResult", "trace_onnx", "check_onnx", "verify_onnx", "prepare_int8", "quantize_int8",
@@ -125,9 +124,12 @@ def trace_onnx(net: nn.Module, path: PathLike, opset: int = OPSET) -> Path:
     with warnings.catch_warnings(), torch.no_grad():
         # the TracerWarnings are the shape comparisons tracing at TRACE_SIZE records; the exporter is deprecated
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapper, (dummy,), str(path), dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
-                          dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
+        try:
+            torch.onnx.export(wrapper, (dummy,), str(path), dynamo=False, opset_version=opset,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
+                              dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
+        except OSError as e:  # the exporter writes with a plain open(): a full disk names no file
+            raise output_error(e, path) from None
     net.eval()
     return Path(path)
 
@@ -302,9 +304,12 @@ def quantize_int8(pre: PathLike, int8: PathLike, windows: np.ndarray, part: str 
     keep = float_nodes(onnx.load(str(pre), load_external_data=False).graph.node, part)
     reader = _Reader(windows)  # a CalibrationDataReader by duck typing (its __subclasshook__ checks get_next)
     with _quiet():
-        quantize_static(str(pre), str(int8), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
+        try:
+            quantize_static(str(pre), str(int8), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
+        except OSError as e:
+            raise output_error(e, int8) from None
     return {"format": "QDQ", "weights": "int8 per channel", "activations": "uint8", "calibration": "MinMax",
             "float_part": part, "float_nodes": keep, "windows": int(len(windows))}
 
@@ -350,11 +355,8 @@ def _refuse_existing(out: Path, source_json: Optional[Path], overwrite: bool) ->
 
 
 def _file_record(path: Path) -> Dict[str, Any]:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            h.update(chunk)
-    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+    """What ``export.json`` records of a graph (checked before it is used: :func:`check_graph_digest`)."""
+    return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def _versions() -> Dict[str, str]:
@@ -407,6 +409,17 @@ def _int8_refusal(q: Dict[str, Any], out: Path) -> DronefastError:
                           f"held-out photo(s) (at least {q['min_agreement']:.0%} required; tried the {parts} in "
                           f"float): {INT8_NAME} not written (use force=True / --force to write it anyway); the fp32 "
                           f"{out / ONNX_NAME} that passed is written")
+
+
+def _named_in_out(e: BaseException, stage: Path, out: Path) -> BaseException:
+    """`e`; an error writing a file of the staging folder (a full disk) as one OutputError naming the file it was
+    for in `out`."""
+    if isinstance(e, OutputError) and e.path is not None and stage in e.path.parents:
+        return OutputError(e.problem, out / e.path.relative_to(stage)).with_traceback(None)
+    if isinstance(e, OSError):
+        where = Path(e.filename) if e.filename else None
+        return output_error(e, out / where.name if where and stage in where.parents else out)
+    return e
 
 
 def _publish(stage: Path, out: Path, names: Sequence[str]) -> None:
@@ -495,12 +508,12 @@ def export_onnx(model: Any, out: PathLike, *, int8: bool = False, calibration: O
         if overwrite and not int8:
             remove_file(out / INT8_NAME)  # from an earlier export: it would not match the new graph
         _publish(stage, out, names + [EXPORT_NAME])
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(stage, ignore_errors=True)
         if created:
             with suppress(OSError):
                 out.rmdir()
-        raise
+        raise _named_in_out(e, stage, out)
     shutil.rmtree(stage, ignore_errors=True)
     if q is not None and not q["written"]:
         raise _int8_refusal(q, out)

@@ -11,6 +11,7 @@ runs but predicts nothing sensible (``std`` 0, an unknown format version).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from .archs import ARCHS
 
-__all__ = ["model_paths", "model_json_path", "MODEL_STEM", "read_description", "check_description", "MODEL_FORMAT",
+__all__ = ["model_paths", "model_json_path", "MODEL_STEM", "DIGEST_FIELD", "file_sha256", "read_description",
+           "check_description", "MODEL_FORMAT",
            "FORMAT_VERSIONS", "MAX_MODEL_SIDE", "MAX_MODEL_PIXELS", "MAX_WORK_SIDE", "MAX_WORK_PIXELS", "UNET_OPTIONS"]
 
 PathLike = Union[str, Path]
@@ -36,6 +38,15 @@ def model_paths(path: PathLike) -> Tuple[Path, Path]:
         path = path.parent / MODEL_STEM
     stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
     return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+
+
+def file_sha256(path: PathLike) -> str:
+    """SHA-256 of a file's bytes (hex), read 16 MiB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def model_json_path(path: PathLike) -> Path:
@@ -61,7 +72,9 @@ MAX_DESCRIPTION_BYTES = 16 << 20
 #: U-Net options a description may hold (fastai ``DynamicUnet`` keywords dronefast records).
 UNET_OPTIONS = {"blur": bool, "blur_final": bool, "self_attention": bool, "last_cross": bool, "y_range": None}
 _REQUIRED = ("format", "format_version", "arch", "classes", "size", "mean", "std")
-_OPTIONAL = ("void_code", "unet", "work_size", "temperature", "extra")
+_OPTIONAL = ("void_code", "unet", "work_size", "temperature", "extra", "weights_sha256")
+#: The field of ``model.json`` holding the SHA-256 (64 hex digits) of the ``.safetensors`` file saved with it.
+DIGEST_FIELD = "weights_sha256"
 
 
 class _Bad(Exception):
@@ -184,6 +197,10 @@ def _fields(d: Dict[str, Any]) -> None:
         if work[0] < size[0] or work[1] < size[1]:
             _fail("work_size", f"at least the model input size {size[0]}x{size[1]} (height x width)", d["work_size"])
     _extra(d.get("extra", {}))
+    digest = d.get(DIGEST_FIELD)
+    if digest is not None and not (isinstance(digest, str) and len(digest) == 64
+                                   and all(c in "0123456789abcdef" for c in digest)):
+        _fail(DIGEST_FIELD, "the SHA-256 of the weights file (64 lowercase hex digits)", digest)
 
 
 def check_description(d: Any, source: PathLike = "model description") -> Dict[str, Any]:

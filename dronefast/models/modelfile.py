@@ -2,12 +2,16 @@
 
 ``save_model(learn, "out/model")`` writes ``out/model.safetensors`` (the weights, no code) and
 ``out/model.json`` (everything needed to rebuild the network: encoder, U-Net options, classes and colours,
-input size, normalisation). :func:`load_model` rebuilds the network and loads the weights without unpickling
-anything, so a model file from someone else cannot run code. fastai's ``export.pkl`` is a pickle: it can run
-arbitrary code when loaded, so dronefast loads it only when asked (``allow_pickle=True`` / ``--pickle``).
+input size, normalisation, and the SHA-256 of the weights file). :func:`load_model` rebuilds the network and
+loads the weights without unpickling anything, so a model file from someone else cannot run code, and refuses
+weights whose SHA-256 is not the recorded one (changed in place, even to the same size). fastai's ``export.pkl``
+is a pickle: it can run arbitrary code when loaded, so dronefast loads it only when asked (``allow_pickle=True`` /
+``--pickle``).
 """
 from __future__ import annotations
 
+import hashlib
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
@@ -17,12 +21,19 @@ from torch import nn
 
 from ..data.classes import ClassTable
 from ..errors import ModelFileError
-from ..outputs import atomic_path, write_json
+from ..outputs import write_bytes, write_json
 from .encoders import ARCHS, Encoder
-from .files import MODEL_FORMAT, check_description, model_paths, read_description
+from .files import (
+    DIGEST_FIELD,
+    MODEL_FORMAT,
+    check_description,
+    file_sha256,
+    model_paths,
+    read_description,
+)
 
 __all__ = ["ModelInfo", "save_model", "load_model", "model_paths", "build_model", "MODEL_FORMAT", "FORMAT_VERSION",
-           "output_channels"]
+           "output_channels", "check_weights_digest", "UncheckedWeightsWarning"]
 
 PathLike = Union[str, Path]
 #: 2 added ``work_size`` and ``temperature``; files of version 1 still load.
@@ -88,19 +99,43 @@ def build_model(info: ModelInfo) -> nn.Module:
                              pretrained=False, **info.unet)
 
 
-def save_model(model: nn.Module, path: PathLike, info: ModelInfo) -> Tuple[Path, Path]:
-    """Write `model`'s weights (safetensors) and `info` (JSON) atomically; returns both paths.
+class UncheckedWeightsWarning(UserWarning):
+    """A model is loaded whose description records no SHA-256 of its weights (saved before dronefast recorded it):
+    its weights cannot be checked."""
 
-    `model` may be a fastai ``Learner`` (its ``.model`` is saved).
+
+def save_model(model: nn.Module, path: PathLike, info: ModelInfo) -> Tuple[Path, Path]:
+    """Write `model`'s weights (safetensors) and `info` (JSON, with the weights file's SHA-256 as
+    ``weights_sha256``) atomically; returns both paths.
+
+    `model` may be a fastai ``Learner`` (its ``.model`` is saved). The weights are serialised in memory and written
+    through :func:`~dronefast.outputs.write_bytes`, so a full disk is one OutputError naming the file.
     """
-    from safetensors.torch import save_model as st_save
+    from safetensors.torch import save as st_bytes
 
     model = getattr(model, "model", model)
     wpath, jpath = model_paths(path)
-    with atomic_path(wpath) as tmp:
-        st_save(model, str(tmp), metadata={"format": MODEL_FORMAT})
-    write_json(jpath, info.to_json())
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    data = st_bytes(state, metadata={"format": MODEL_FORMAT})
+    write_bytes(wpath, data)
+    write_json(jpath, {**info.to_json(), DIGEST_FIELD: hashlib.sha256(data).hexdigest()})
     return wpath, jpath
+
+
+def check_weights_digest(weights: PathLike, description: Dict[str, Any], source: PathLike) -> None:
+    """Check `weights` against the SHA-256 its `description` (read from `source`) records: ModelFileError naming
+    the weights file when they differ (a file changed in place, even to the same size); an
+    :class:`UncheckedWeightsWarning` when the description records none (a model saved by an older dronefast),
+    which then loads as before."""
+    expected = description.get(DIGEST_FIELD)
+    if expected is None:
+        warnings.warn(f"{source}: records no SHA-256 of {Path(weights).name} (saved by an older dronefast): its "
+                      f"weights are used unchecked",
+                      UncheckedWeightsWarning, stacklevel=3)
+        return
+    if file_sha256(weights) != expected:
+        raise ModelFileError(f"{weights}: its SHA-256 differs from the one {Path(source).name} records: the weights "
+                             f"were changed or damaged since they were saved; refusing to use them")
 
 
 def load_model(path: PathLike, device: Union[str, torch.device] = "cpu", allow_pickle: bool = False
@@ -129,7 +164,8 @@ def load_model(path: PathLike, device: Union[str, torch.device] = "cpu", allow_p
     for p in (wpath, jpath):
         if not p.is_file():
             raise ModelFileError(f"{p}: model file not found")
-    info = ModelInfo.from_json(read_description(jpath), str(jpath))
+    desc = read_description(jpath)
+    info = ModelInfo.from_json(desc, str(jpath))
     n_out = output_channels(wpath)
     if n_out != len(info.classes):
         raise ModelFileError(f"{jpath}: classes: {len(info.classes)} classes, but the weights in {wpath.name} "
@@ -147,6 +183,7 @@ def load_model(path: PathLike, device: Union[str, torch.device] = "cpu", allow_p
                None)
     if bad is not None:
         raise ModelFileError(f"{wpath}: weight {bad} holds NaN or infinite values; the model cannot predict")
+    check_weights_digest(wpath, desc, jpath)  # last: a damaged file's own fault (truncated, NaN) is named first
     return model.to(device).eval(), info
 
 

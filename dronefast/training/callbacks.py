@@ -38,7 +38,7 @@ from fastai.torch_core import distrib_barrier, get_model, rank_distrib, to_devic
 from fastcore.foundation import L
 
 from ..errors import RunFolderError
-from ..outputs import atomic_path, write_json, write_text
+from ..outputs import atomic_file, write_json, write_text
 
 __all__ = ["CPUAutocast", "ResumeFit", "Checkpoint", "BestModel", "AtomicCSVLogger", "save_learner", "save_checkpoint",
            "load_checkpoint", "checkpoint_path", "rng_state", "set_rng_state", "CHECKPOINT_NAME", "BEST_NAME",
@@ -110,8 +110,8 @@ def save_learner(learn: Learner, name: str, with_opt: bool) -> Path:
     final = learn.path / learn.model_dir / f"{name}.pth"
     if rank_distrib():
         return final
-    with atomic_path(final) as tmp:
-        fastai_save_model(tmp, learn.model, getattr(learn, "opt", None), with_opt=with_opt)
+    with atomic_file(final) as f:  # a full disk: one OutputError naming the file, not a C++ error
+        fastai_save_model(f, learn.model, getattr(learn, "opt", None), with_opt=with_opt)
     return final
 
 
@@ -185,8 +185,8 @@ def save_checkpoint(learn: Learner, progress: Dict[str, Any]) -> Path:
                                       "count": int(sl.count)}
     state = {"model": get_model(learn.model).state_dict(), "opt": _plain(learn.opt.state_dict()),
              "rng": rng_state(learn.dls), "progress": {**progress, "smooth_loss": smooth}}
-    with atomic_path(final) as tmp:
-        torch.save(state, tmp)
+    with atomic_file(final) as f:
+        torch.save(state, f)
     write_json(final.parent / STATE_FILE, progress)
     return final
 

@@ -64,8 +64,10 @@ class TrainConfig:
         weights: local encoder checkpoint (offline machines).
         resume: continue an interrupted run in `out` from its last checkpoint.
         overwrite: replace the run in `out` (finished or interrupted); without it such a folder is refused.
-        keep_checkpoint: keep ``models/last.pth`` (with the optimizer state, for ``--resume``) after the run
-            finished; by default it is removed then.
+        keep_checkpoint: keep the checkpoint (``models/``: ``last.pth`` with the optimizer state and
+            ``best.pth``, for ``--resume``) after the run finished; by default it is removed then, and the weights
+            are kept once, in ``model.safetensors``.
+        export_pkl: also write fastai's ``export.pkl`` (``learn.export``: a pickle, the model a second time).
         score_test: score the test photos once training is done (``metrics.json``'s ``test``).
         workers: DataLoader workers (items are cached in memory; 0 is fastest on few cores).
         precision: ``auto`` (bf16/fp16 on GPU, fp32 on CPU), ``fp32``, ``bf16``, ``fp16``.
@@ -107,6 +109,7 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False
     keep_checkpoint: bool = False
+    export_pkl: bool = False
     score_test: bool = True
     workers: int = 0
     precision: str = "auto"

@@ -7,17 +7,19 @@
 2. :func:`build_learner`: the dynamic U-Net with the recipe's loss, precision and memory format;
 3. :func:`fit`: ``lr_find`` when the learning rate is ``auto``, then ``fit_one_cycle`` keeping the best epoch,
    checkpointed after every epoch (resumable);
-4. :func:`write_outputs`: the model (safe format and fastai export), history, plots and ``metrics.json``.
+4. :func:`write_outputs`: the model (``model.safetensors`` + ``model.json``; fastai's pickle ``export.pkl`` only
+   with ``export_pkl``), history, plots and ``metrics.json``.
 
 The output folder is guarded by :class:`~dronefast.training.rundir.RunFolder`: a finished run is never replaced
-without ``overwrite``, two trainings never write into one folder, and a resume must use the run's settings.
+without ``overwrite``, and then only once the new run has finished (it runs in a staging folder until then), two
+trainings never write into one folder, and a resume must use the run's settings.
 """
 from __future__ import annotations
 
 import platform
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -41,7 +43,7 @@ from ..metrics.callback import find_confusion
 from ..models.encoders import Encoder, encoder
 from ..models.learner import drone_learner, learner_info
 from ..models.modelfile import save_model
-from ..outputs import atomic_path, save_figure, write_json
+from ..outputs import atomic_path, save_figure, write_failure, write_json
 from ..sizes import format_size
 from ..synthetic.sample import ensure_sample
 from .augment import recipe_batch_tfms
@@ -154,7 +156,7 @@ def fit(plan: ResolvedConfig, learn: Learner, folder: RunFolder, record: Dict[st
             lr = broadcast_object(find_lr(learn, plot, num_it=cfg.lr_find_iters))
             _say(f"lr_find suggests lr = {lr:.2e} (plot: {plan.out / 'lr_find.png'})")
             if is_main_process():
-                folder.write_record({**record, "lr": lr})
+                folder.write_record({**record, "lr": lr}, plan.out)
         history = fit_reference(learn, epochs=plan.epochs, lr=lr, pct_start=plan.pct_start,
                                 unfrozen_epochs=plan.unfrozen_epochs, monitor=plan.monitor, resume=cfg.resume)
         if cfg.channels_last:
@@ -191,9 +193,10 @@ def _metrics(plan: ResolvedConfig, learn: Learner, lr, precision: str, data_path
 
 def write_outputs(plan: ResolvedConfig, learn: Learner, metrics: Dict[str, Any], data_path: Path,
                   started: float) -> None:
-    """Write the model (``model.json`` + ``model.safetensors``, ``export.pkl``), ``show_results.png``, score the
-    test photos and write ``metrics.json`` (last: its presence marks a finished run), each file atomically; rank 0
-    only. `started` is the run's start (``time.time()``) for the time it took."""
+    """Write the model (``model.json`` + ``model.safetensors``; ``export.pkl`` with ``export_pkl``),
+    ``show_results.png``, score the test photos and write ``metrics.json`` (last: its presence marks a finished
+    run), each file atomically; rank 0 only. `started` is the run's start (``time.time()``) for the time it
+    took."""
     cfg, out = plan.config, plan.out
     save_figure(plt.gcf(), out / "show_results.png")
     info = learner_info(learn)
@@ -201,8 +204,8 @@ def write_outputs(plan: ResolvedConfig, learn: Learner, metrics: Dict[str, Any],
                                  "data": str(data_path), "recipe": plan.recipe.name},
                   "scores": {k: metrics[k] for k in ("pixel_accuracy", "accuracy_mask", "miou")}}
     save_model(learn, out / "model", info)
-    with atomic_path(out.resolve() / "export.pkl") as tmp:
-        learn.export(tmp)  # fastai writes to learn.path / fname: an absolute path goes as it is
+    if cfg.export_pkl:
+        _export_pickle(learn, out.resolve() / "export.pkl")
     if learn.dls.test_items and cfg.score_test:
         metrics["test"] = score_test(learn, data_path, plan.bs)
         if "calibration" in metrics:  # beside the error on the photos the temperature was fitted on
@@ -224,22 +227,31 @@ def score_test(learn: Learner, data_path: Path, bs: int) -> Dict[str, Any]:
             "ece": ece}
 
 
-def _start(plan: ResolvedConfig, folder: RunFolder) -> Dict[str, Any]:
-    """Check the folder for this start (fresh, overwrite or resume) and return the run's record."""
+def _export_pickle(learn: Learner, path: Path) -> None:
+    """fastai's ``learn.export`` to `path`, atomically; a failed write (a full disk: PyTorch's writer then raises a
+    C++ error naming neither) as one OutputError naming the file."""
+    with atomic_path(path) as tmp:
+        try:
+            learn.export(tmp)  # fastai writes to learn.path / fname: an absolute path goes as it is
+        except RuntimeError as e:
+            raise write_failure(e, path) from None
+
+
+def _start(plan: ResolvedConfig, folder: RunFolder) -> Tuple[Dict[str, Any], Path]:
+    """Check the folder for this start (fresh, overwrite or resume); ``(the run's record, the folder the run
+    writes into)``: the output folder, or its staging folder when the run replaces another."""
     cfg = plan.config
     settings = {**plan.settings(), "data": None if plan.on_sample else str(Path(cfg.data).resolve())}
-    folder.check_start(cfg.resume, cfg.overwrite)
+    work = folder.check_start(cfg.resume, cfg.overwrite)
     if cfg.resume:
-        record = folder.check_resume(settings)
-        return {**record, "lr": record["lr"] if cfg.lr is None else plan.lr}
-    if cfg.overwrite:
-        folder.clear()
+        record = folder.check_resume(settings, work)
+        return {**record, "lr": record["lr"] if cfg.lr is None else plan.lr}, work
     record = {"settings": settings, "lr": plan.lr, "world_size": world_size(), "args": cfg.args or cfg.as_dict()}
-    folder.write_record(record)
-    return record
+    folder.write_record(record, work)
+    return record, work
 
 
-def train(config: Optional[TrainConfig] = None, **settings: Any) -> TrainResult:
+def train(config: Optional[TrainConfig] = None, **settings: Any) -> Optional[TrainResult]:
     """Train a U-Net with a recipe and write every output into ``config.out`` (see the module docstring).
 
     Args:
@@ -248,7 +260,8 @@ def train(config: Optional[TrainConfig] = None, **settings: Any) -> TrainResult:
             (``train(data="data/sdd", epochs=30)``).
 
     Returns:
-        A :class:`TrainResult`. Launched distributed, every rank returns one; only rank 0 writes files.
+        A :class:`TrainResult`. Launched distributed, every rank returns one; only rank 0 writes files. None when
+        ``resume`` finds the run finished (a replacement of an older run interrupted at its very end, completed).
 
     Raises:
         RunFolderError: the output folder holds a run and neither ``overwrite`` nor ``resume`` was asked for,
@@ -263,30 +276,50 @@ def train(config: Optional[TrainConfig] = None, **settings: Any) -> TrainResult:
     enc = encoder(cfg.arch, plan.pretrained, cfg.weights)  # no weights, no data work: fail first
     folder = RunFolder(plan.out)
     with folder.lock() if is_main_process() else nullcontext():
-        record = _start(plan, folder) if is_main_process() else {"lr": plan.lr}
-        set_seed(cfg.seed)  # batch order, augmentations, the weights' initialisation: repeatable on one device
-        dls, data_path = build_data(plan)
-        show = palette_show_args(dls.classes)
+        if broadcast_object(is_main_process() and folder.recover()):
+            _say(f"{plan.out}: a finished run's replacement of the run before it had been interrupted; it is now "
+                 f"complete")
+            if cfg.resume:
+                return None  # that run was the one to resume: it has finished
+        record, work = _start(plan, folder) if is_main_process() else ({"lr": plan.lr}, None)
+        plan = replace(plan, out=broadcast_object(work))  # every file of the run goes there until it finished
+        try:
+            result = _run(plan, cfg, enc, record, folder, t0, malloc_tuned)
+        except BaseException:
+            if is_main_process():
+                folder.abandon(plan.out)
+            raise
         if is_main_process():
-            _save_plot(lambda: dls.show_batch(max_n=4, figsize=(10, 7), **show), plan.out / "show_batch.png")
-        _say(describe_recipe(plan.recipe, record["lr"], plan.pct_start, plan.epochs, plan.unfrozen_epochs, plan.bs,
-                             plan.monitor))
-        learn, precision = build_learner(plan, dls, enc)
-        history, lr = fit(plan, learn, folder, broadcast_object(record))
-        metrics = {**_metrics(plan, learn, lr, precision, data_path), "malloc_tuned": malloc_tuned}
-        if is_main_process():
-            metrics["calibration"] = calibrate(learn)  # the temperature goes into the model file
-        learn.show_results(max_n=4, figsize=(8, 12), **show)  # every rank: fastai gathers predictions
-        if not is_main_process():
-            return TrainResult(learn, history, metrics, plan.out)
+            folder.finish(plan.out)
+    if is_main_process():
+        _summary(result.metrics, folder.path, cfg)
+    return replace(result, out=folder.path)
+
+
+def _run(plan: ResolvedConfig, cfg: TrainConfig, enc: Encoder, record: Dict[str, Any], folder: RunFolder,
+         t0: float, malloc_tuned: bool) -> TrainResult:
+    """The run itself, every file written into ``plan.out`` (the output folder or its staging folder)."""
+    set_seed(cfg.seed)  # batch order, augmentations, the weights' initialisation: repeatable on one device
+    dls, data_path = build_data(plan)
+    show = palette_show_args(dls.classes)
+    if is_main_process():
+        _save_plot(lambda: dls.show_batch(max_n=4, figsize=(10, 7), **show), plan.out / "show_batch.png")
+    _say(describe_recipe(plan.recipe, record["lr"], plan.pct_start, plan.epochs, plan.unfrozen_epochs, plan.bs,
+                         plan.monitor))
+    learn, precision = build_learner(plan, dls, enc)
+    history, lr = fit(plan, learn, folder, broadcast_object(record))
+    metrics = {**_metrics(plan, learn, lr, precision, data_path), "malloc_tuned": malloc_tuned}
+    if is_main_process():
+        metrics["calibration"] = calibrate(learn)  # the temperature goes into the model file
+    learn.show_results(max_n=4, figsize=(8, 12), **show)  # every rank: fastai gathers predictions
+    if is_main_process():
         write_outputs(plan, learn, metrics, data_path, t0)
         if not cfg.keep_checkpoint:
-            folder.remove_checkpoint()
-    _summary(metrics, plan.out)
+            folder.remove_checkpoint(plan.out)
     return TrainResult(learn, history, metrics, plan.out)
 
 
-def _summary(metrics: Dict[str, Any], out: Path) -> None:
+def _summary(metrics: Dict[str, Any], out: Path, cfg: TrainConfig) -> None:
     print(f"\nvalidation (the best epoch was chosen on it): pixel accuracy {metrics['pixel_accuracy']:.4f} "
           f"(most-common-class baseline {metrics['baseline_pixel_accuracy']:.4f}), accuracy_mask "
           f"{metrics['accuracy_mask']:.4f}, mIoU {metrics['miou']:.4f} over {len(metrics['miou_classes'])} classes")
@@ -295,5 +328,6 @@ def _summary(metrics: Dict[str, Any], out: Path) -> None:
         photos = f"{t['n_images']} photo{'' if t['n_images'] == 1 else 's'}"
         print(f"test ({photos} no step of training saw): pixel accuracy {t['pixel_accuracy']:.4f}, "
               f"accuracy_mask {t['accuracy_mask']:.4f}, mIoU {t['miou']:.4f} over {len(t['miou_classes'])} classes")
-    print(f"outputs in {out}: model.json + model.safetensors, export.pkl, history.csv, metrics.json, plots; "
+    kept = ", export.pkl" * cfg.export_pkl + ", models/ (the checkpoint)" * cfg.keep_checkpoint
+    print(f"outputs in {out}: model.json + model.safetensors{kept}, history.csv, metrics.json, plots; "
           f"{metrics['time_s']:.0f} s")

@@ -1,10 +1,14 @@
 """Tests of the training command, ``python -m dronefast.train``, run in-process on the 10-image synthetic
 sample at 48x32 with a random resnet18 encoder."""
+import errno
 import io
 import json
 import math
+import os
+import shutil
 import sys
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 from types import SimpleNamespace
 
 import fastai
@@ -56,11 +60,13 @@ def cli(sample_kaggle, tmp_path_factory):
 def test_exit_code_and_outputs(cli):
     assert cli.rc == 0, cli.err
     assert "Traceback" not in cli.err
-    for name in ("model.json", "model.safetensors", "export.pkl", "history.csv", "metrics.json", "run.json",
-                 "show_batch.png", "show_results.png", "models/best.pth", "history.stage0.csv"):
+    for name in ("model.json", "model.safetensors", "history.csv", "metrics.json", "run.json",
+                 "show_batch.png", "show_results.png", "history.stage0.csv"):
         assert (cli.dir / name).is_file(), name
-    for name in ("models/last.pth", "models/checkpoint.json"):  # the resume checkpoint
-        assert not (cli.dir / name).exists(), name                                      # goes once a run finished
+    # the weights once (model.safetensors): no pickle unless asked, the checkpoint (models/) goes once a run
+    # finished, and no lock file is left behind
+    for name in ("export.pkl", "models", ".lock", ".next-run"):
+        assert not (cli.dir / name).exists(), name
     assert not (cli.dir / "lr_find.png").exists()  # lr given: no lr_find
     assert not list(cli.dir.rglob(".*tmp*"))  # atomic writes left nothing behind
     assert "validation (the best epoch was chosen on it): pixel accuracy" in cli.out
@@ -119,14 +125,10 @@ def test_saved_models_hold_the_best_weights(cli):
     assert info.arch == "resnet18" and info.size == (32, 48) and info.void_code == 0
     assert info.extra["scores"] == {k: cli.metrics[k] for k in ("pixel_accuracy", "accuracy_mask", "miou")}
     assert info.extra["train_args"]["size"] == [32, 48]
-    best = torch.load(cli.dir / "models" / "best.pth", map_location="cpu")
-    sd = model.state_dict()
-    assert sd.keys() == best.keys()
-    assert all(torch.equal(sd[k], best[k]) for k in sd)
-    exported, einfo = load_model(cli.dir / "export.pkl", allow_pickle=True)
-    assert einfo.extra["scores"] == info.extra["scores"]
-    esd = exported.state_dict()
-    assert all(torch.equal(esd[k], sd[k]) for k in sd)
+    import hashlib
+
+    digest = hashlib.sha256((cli.dir / "model.safetensors").read_bytes()).hexdigest()
+    assert json.loads((cli.dir / "model.json").read_text())["weights_sha256"] == digest
 
 
 def test_plots_are_png(cli):
@@ -246,7 +248,7 @@ def test_augment_and_loss_overrides(sample_kaggle, tmp_path):
     rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--epochs", "1", "--lr", "1e-3",
                                "--augment", "nadir", "--class-weights", "none", "--dice", "0.5",
                                "--monitor", "valid_loss", "--valid-pct", "0.2", "--no-channels-last",
-                               "--no-malloc-tuning", *FAST])
+                               "--no-malloc-tuning", "--export-pkl", *FAST])
     assert rc == 0, err
     m = json.loads((out / "metrics.json").read_text())
     s = m["recipe_settings"]
@@ -261,6 +263,8 @@ def test_augment_and_loss_overrides(sample_kaggle, tmp_path):
     learner = load_learner(out / "export.pkl")  # the nadir transforms and the loss survive the pickle
     assert (learner.loss_func.dice, learner.loss_func.weight, learner.loss_func.void_code) == (0.5, None, 0)
     assert any(isinstance(t, Dihedral) for t in learner.dls.after_batch.fs)
+    sd = load_model(out)[0].state_dict()   # the pickle holds the very weights of model.safetensors
+    assert all(torch.equal(learner.model.state_dict()[k].cpu(), sd[k]) for k in sd)
 
 
 def test_same_seed_same_run(sample_kaggle, tmp_path):
@@ -289,6 +293,103 @@ def test_a_finished_run_is_not_replaced(cli):
     assert err.strip() == (f"error: {cli.dir}: holds a finished run (metrics.json); pass --overwrite to replace it, "
                            f"or choose another output folder")
     assert _files(cli.dir) == before
+
+
+def _entries(folder):
+    """Every file and folder under `folder` (relative), hidden ones included."""
+    return sorted(p.relative_to(folder) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("fault", ["a truncated photo", "a class name twice"])
+def test_overwrite_with_bad_data_keeps_the_finished_run(cli, kaggle_copy, tmp_path, fault):
+    """The data is checked before anything of the finished run is touched: refused by name, the run as it was."""
+    run = tmp_path / "run"
+    shutil.copytree(cli.dir, run)
+    if fault == "a truncated photo":
+        bad = sorted((kaggle_copy / "original_images").glob("*.jpg"))[3]
+        bad.write_bytes(bad.read_bytes()[:300])
+    else:
+        bad = kaggle_copy / "class_dict_seg.csv"
+        lines = bad.read_text().splitlines()
+        bad.write_text("\n".join([*lines, lines[3]]) + "\n")
+    before, entries = _files(run), _entries(run)
+    rc, _, err = run_cli([str(kaggle_copy), "--out", str(run), "--overwrite", "--epochs", "1", *FAST])
+    assert rc == 1 and "Traceback" not in err, err
+    assert err.startswith("error: ") and any(f"{bad}: " in ln for ln in err.splitlines()), err
+    assert _files(run) == before and _entries(run) == entries     # nothing removed, changed or added
+    load_model(run)
+
+
+def test_overwrite_replaces_only_the_runs_files_once_the_new_run_finished(cli, sample_kaggle, tmp_path,
+                                                                          monkeypatch):
+    from dronefast.training.rundir import RunFolder
+
+    run = tmp_path / "run"
+    shutil.copytree(cli.dir, run)
+    (run / "models").mkdir()
+    (run / "models" / "my_model_v7.pth").write_bytes(b"the user's own model")
+    (run / "models" / "best.pth").write_bytes(b"an older run's best epoch")   # a run's file: replaced
+    (run / "notes.txt").write_text("mine")
+    old = _files(run)
+    seen = []
+    finish = RunFolder.finish
+
+    def watched(self, work):   # just before the swap: the old run is still whole, the new one finished beside it
+        now = {k: v for k, v in _files(run).items() if k.parts[0] not in (".next-run", ".lock")}
+        seen.append((work == run / ".next-run", (work / "metrics.json").is_file(), now == old))
+        finish(self, work)
+
+    monkeypatch.setattr(RunFolder, "finish", watched)
+    rc, out, err = run_cli([str(sample_kaggle), "--out", str(run), "--overwrite", "--epochs", "1", "--lr", "1e-3",
+                            "--valid-pct", "0.2", *FAST])
+    assert rc == 0, err
+    assert seen == [(True, True, True)]
+    assert f"outputs in {run}: model.json + model.safetensors, history.csv" in out
+    new = _files(run)
+    assert new[Path("models/my_model_v7.pth")] == b"the user's own model" and new[Path("notes.txt")] == b"mine"
+    assert Path("models/best.pth") not in new and not (run / ".next-run").exists() and not (run / ".lock").exists()
+    assert pd.read_csv(run / "history.csv").epoch.tolist() == [0]
+    assert json.loads((run / "run.json").read_text())["settings"]["epochs"] == 1
+    assert new[Path("model.safetensors")] != old[Path("model.safetensors")]
+    load_model(run)
+
+
+def test_a_folder_that_is_not_a_run_is_refused_unless_asked(sample_kaggle, tmp_path):
+    out = tmp_path / "mine"
+    (out / "models").mkdir(parents=True)
+    (out / "models" / "best.pth").write_bytes(b"my own weights")
+    (out / "export").mkdir()
+    (out / "export" / "model.onnx").write_bytes(b"my own graph")
+    before, entries = _files(out), _entries(out)
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(out), "--epochs", "1", *FAST])
+    assert rc == 1 and err.strip() == (f"error: {out}: not empty and not a dronefast run (holds export, models); "
+                                       f"choose an empty or new output folder, or pass --overwrite to train into "
+                                       f"it beside these files")
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(out), "--overwrite", "--epochs", "1", *FAST])
+    assert rc == 1 and err.strip() == (f"error: {out / 'models' / 'best.pth'}: a file a run writes, but not a "
+                                       f"dronefast run's; move it away or choose another output folder (nothing "
+                                       f"was changed)")
+    assert _files(out) == before and _entries(out) == entries
+
+
+@pytest.mark.parametrize("target", ["model.safetensors", "models/last.pth"])
+def test_a_full_disk_in_training_is_one_line_naming_the_file(sample_kaggle, tmp_path, monkeypatch, target):
+    """ENOSPC on the weights (safetensors) or on the checkpoint (torch.save): exit 1, the file and the cause."""
+    out = tmp_path / "run"
+    full = out / target
+    write = os.write
+
+    def full_disk(fd, data):
+        name = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if name.parent == full.parent and name.name.startswith(f".{full.stem}."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    rc, _, err = run_cli([str(sample_kaggle), "--out", str(out), "--epochs", "1", "--lr", "1e-3", "--valid-pct",
+                          "0.2", *FAST])
+    assert rc == 1 and err.strip() == f"error: {full}: cannot write (No space left on device)"
+    assert not full.exists() and not list(out.rglob(".*tmp*"))
 
 
 def test_evaluate_scores_the_training_resolution_as_training_did(cli, tmp_path):
@@ -349,7 +450,8 @@ def test_an_interrupted_run_is_not_started_over_without_asking(interrupted, samp
 
 
 def test_keep_checkpoint(interrupted):
-    assert (interrupted / "models" / "last.pth").is_file() and (interrupted / "models" / "checkpoint.json").is_file()
+    for name in ("last.pth", "checkpoint.json", "best.pth"):
+        assert (interrupted / "models" / name).is_file(), name
 
 
 # ------------------------------------------------------------------------------------------ object scale (issue 14)

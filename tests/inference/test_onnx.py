@@ -3,6 +3,7 @@ WxH) exported once per session (see tests/models/test_export.py): the same class
 through the same code path, and one clear ModelFileError for every broken file or input."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -38,13 +39,18 @@ def photos(sample_kaggle):
     return sorted((sample_kaggle / "original_images").glob("*.jpg"))[:3]
 
 
-def _small_copy(exported: Path, dst: Path, graph: bytes) -> Path:
+def _small_copy(exported: Path, dst: Path, graph: bytes, recorded: bool = False) -> Path:
     """An export folder at `dst` holding `exported`'s model.json and export.json and the bytes `graph` as
-    model.onnx."""
+    model.onnx; with `recorded`, export.json records the size and SHA-256 of these bytes (a consistent record, so
+    that ONNX Runtime gets to read them)."""
     dst.mkdir()
     for name in ("model.json", "export.json"):
         shutil.copy(exported / name, dst / name)
     (dst / "model.onnx").write_bytes(graph)
+    if recorded:
+        record = json.loads((dst / "export.json").read_text())
+        record["files"]["model.onnx"] = {"bytes": len(graph), "sha256": hashlib.sha256(graph).hexdigest()}
+        (dst / "export.json").write_text(json.dumps(record))
     return dst
 
 
@@ -158,7 +164,7 @@ def test_truncated_graph_is_a_model_file_error_naming_it(exported, tmp_path):
     folder = _small_copy(exported, tmp_path / "cut", head)
     with pytest.raises(ModelFileError, match=r"model.onnx: 1,048,576 bytes, but export.json records .*: truncated"):
         OnnxEngine.from_path(folder)
-    (folder / "export.json").unlink()   # without the record, ONNX Runtime's own error, translated
+    folder = _small_copy(exported, tmp_path / "cut2", head, recorded=True)   # ONNX Runtime's own error, translated
     with pytest.raises(ModelFileError) as e:
         OnnxEngine.from_path(folder)
     assert str(e.value).startswith(f"{folder / 'model.onnx'}: not a complete ONNX model: truncated, damaged")
@@ -168,8 +174,7 @@ def test_truncated_graph_is_a_model_file_error_naming_it(exported, tmp_path):
 @pytest.mark.parametrize("content", [b"", b"this is not an onnx file\n", bytes(range(256)) * 16],
                          ids=["empty", "text", "garbage"])
 def test_damaged_graph_is_a_model_file_error(exported, tmp_path, content):
-    folder = _small_copy(exported, tmp_path / "bad", content)
-    (folder / "export.json").unlink()
+    folder = _small_copy(exported, tmp_path / "bad", content, recorded=True)
     with pytest.raises(ModelFileError, match=r"model.onnx: "):
         OnnxEngine.from_path(folder)
 
@@ -211,3 +216,42 @@ def test_predict_without_the_extra_says_how_to_install_it(exported, photos, tmp_
     err = capsys.readouterr().err.strip()
     assert rc == 1 and err == ("error: the onnxruntime engine needs the optional package onnxruntime: pip install "
                                "'dronefast[onnx]' (or: pip install onnx onnxruntime)")
+
+
+def _flipped(exported: Path, dst: Path) -> Path:
+    """A copy of the export whose model.onnx has one bit flipped in the middle (inside the weights): the same size,
+    a graph ONNX Runtime still loads."""
+    shutil.copytree(exported, dst, ignore=shutil.ignore_patterns("model.int8.onnx"))
+    data = bytearray((dst / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x40
+    (dst / "model.onnx").write_bytes(bytes(data))
+    return dst
+
+
+def test_a_graph_changed_in_place_is_refused_and_its_record_is_required(exported, tmp_path):
+    folder = _flipped(exported, tmp_path / "flipped")
+    graph = folder / "model.onnx"
+    assert graph.stat().st_size == (exported / "model.onnx").stat().st_size
+    ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])   # ONNX Runtime itself sees nothing wrong
+    with pytest.raises(ModelFileError) as e:
+        OnnxEngine.from_path(folder)
+    assert str(e.value) == (f"{graph}: its SHA-256 differs from the one export.json records: changed or damaged "
+                            f"since the export; refusing to use it")
+    (folder / "export.json").unlink()   # the check is not switched off by removing the record
+    with pytest.raises(ModelFileError) as e:
+        OnnxEngine.from_path(folder)
+    assert str(e.value) == (f"{graph}: no export.json beside it, which records the graph's SHA-256 (an export is "
+                            f"never used unchecked); copy export.json with the graph, or export the model again")
+
+
+def test_evaluate_with_a_changed_graph_is_one_line(exported, sample_kaggle, tmp_path, capsys):
+    from dronefast.cli.evaluate import main as evaluate_main
+
+    folder = _flipped(exported, tmp_path / "flipped")
+    rc = evaluate_main([str(folder), "--data", str(sample_kaggle), "--all", "--engine", "onnxruntime", "--device",
+                        "cpu", "--out", str(tmp_path / "eval"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert err.strip() == (f"error: {folder / 'model.onnx'}: its SHA-256 differs from the one export.json records: "
+                           f"changed or damaged since the export; refusing to use it")
+    assert not (tmp_path / "eval").exists()

@@ -3,6 +3,8 @@ as a run folder recording the tiny sample as its training data, exported once pe
 encoder traced, checked and compared with PyTorch at 96x64; the int8 gate; the refusals of the command."""
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import shutil
@@ -45,12 +47,15 @@ def test_export_writes_a_checked_dynamic_graph_beside_model_json(exported, run_f
     dims = [[d.dim_param or d.dim_value for d in t.type.tensor_type.shape.dim] for t in (m.graph.input[0],
                                                                                          m.graph.output[0])]
     assert dims == [["batch", 3, "height", "width"], ["batch", 24, "height", "width"]]
-    # the description travels with the graph: the same classes, colours, size and normalisation
-    assert json.loads((exported / "model.json").read_text()) == json.loads((run_folder / "model.json").read_text())
+    # the description travels with the graph: the same classes, colours, size and normalisation (the digest of the
+    # safetensors weights stays with them: the graph's own is in export.json)
+    desc = json.loads((run_folder / "model.json").read_text())
+    assert json.loads((exported / "model.json").read_text()) == {k: v for k, v in desc.items() if k != "weights_sha256"}
     rec = json.loads((exported / "export.json").read_text())
     assert rec["opset"] == 17 and rec["trace_size"] == list(TRACE_SIZE) and rec["classes"] == 24
     assert rec["fp32"]["agreement"] >= 0.999 and rec["fp32"]["sizes"] == ["2x3x32x48", "1x3x39x61"]
     assert rec["files"]["model.onnx"]["bytes"] == (exported / "model.onnx").stat().st_size
+    assert rec["files"]["model.onnx"]["sha256"] == hashlib.sha256((exported / "model.onnx").read_bytes()).hexdigest()
     assert set(rec["versions"]) == {"dronefast", "torch", "onnx", "onnxruntime"}
     assert not [p for p in exported.iterdir() if p.name.startswith(".")]   # no temporary files left
 
@@ -243,3 +248,25 @@ def test_a_description_that_does_not_fit_the_graph_is_refused(exported, tmp_path
     with pytest.raises(ModelFileError, match=r"model.onnx: output 'logits' is \(batch, 24, height, width\), but "
                                              r"model.json lists 5 classes"):
         OnnxEngine.from_path(bad)
+
+
+@pytest.mark.parametrize("where", ["the graph", "the record"])
+def test_a_full_disk_names_the_file_it_could_not_write(run_folder, tmp_path, monkeypatch, capsys, where):
+    out = tmp_path / "deploy"
+    if where == "the graph":   # the exporter writes with a plain open(): its OSError names no file
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        monkeypatch.setattr(torch.onnx, "export", full)
+        named = out / "model.onnx"
+    else:
+        write = os.write
+
+        def full(fd, data):
+            if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".export."):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return write(fd, data)
+        monkeypatch.setattr(os, "write", full)
+        named = out / "export.json"
+    err = _fails([str(run_folder), "--out", str(out)], capsys)
+    assert err == f"error: {named}: cannot write (No space left on device)"
+    assert not out.exists()

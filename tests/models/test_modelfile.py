@@ -1,5 +1,6 @@
 """Tests of dronefast.modelfile: the safe model format (safetensors + JSON), fastai's export beside it, and
 the refusal of pickles."""
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from dronefast.models.modelfile import (
     FORMAT_VERSION,
     MODEL_FORMAT,
     ModelInfo,
+    UncheckedWeightsWarning,
     load_model,
     save_model,
 )
@@ -179,3 +181,42 @@ def test_missing_files(saved, tmp_path):
     (tmp_path / "model.safetensors").symlink_to(out / "model.safetensors")
     with pytest.raises(ModelFileError, match=r"model.json: model file not found"):
         load_model(tmp_path / "model.safetensors")
+
+
+# ------------------------------------------------------------------------------------------ the weights' SHA-256
+
+def _copy(out: Path, dst: Path) -> Path:
+    shutil.copytree(out, dst, ignore=shutil.ignore_patterns("export.pkl"))
+    return dst
+
+
+def test_the_description_records_the_weights_sha256(saved):
+    _, out, _ = saved
+    recorded = json.loads((out / "model.json").read_text())["weights_sha256"]
+    assert recorded == hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_weights_changed_in_place_are_refused_by_name(saved, tmp_path):
+    """One bit of the last weight flipped: the same size, a valid file of finite weights, refused by its digest."""
+    m = _copy(saved[1], tmp_path / "m")
+    w = m / "model.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-4] ^= 0x01   # the lowest mantissa bit of the file's last number
+    w.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError) as e:
+        load_model(m)
+    assert str(e.value) == (f"{w}: its SHA-256 differs from the one model.json records: the weights were changed or "
+                            f"damaged since they were saved; refusing to use them")
+
+
+def test_a_model_saved_without_a_digest_loads_with_a_warning(saved, safe, tmp_path):
+    """A model of an older dronefast (no weights_sha256) is used as before, with a warning naming it."""
+    m = _copy(saved[1], tmp_path / "old")
+    d = json.loads((m / "model.json").read_text())
+    del d["weights_sha256"]
+    (m / "model.json").write_text(json.dumps(d))
+    with pytest.warns(UncheckedWeightsWarning, match=r"model.json: records no SHA-256 of model.safetensors \(saved "
+                                                     r"by an older dronefast\): its weights are used unchecked"):
+        net, info = load_model(m)
+    ref = safe[0].state_dict()
+    assert all(torch.equal(t.cpu(), ref[k].cpu()) for k, t in net.state_dict().items())

@@ -134,14 +134,17 @@ def history(folder: Path) -> pd.DataFrame:
 
 
 #: The chain: (what is killed, start flag, file renamed onto, before / after the rename, which rename in that run).
-#: Epochs are counted from 1 here; the run has 4. Each run after the first resumes the one killed before it.
+#: Epochs are counted from 1 here; the run has 4. Each run after the first resumes the one killed before it. From
+#: the second on, the run replaces the first one's folder: it runs in the staging folder ``.next-run`` and is moved
+#: into place once finished (the last kill interrupts that move).
 CHAIN = [
     ("first epoch, best model half-written", None, "models/best.pth", "before", 1),
-    ("epoch boundary after epoch 2 of 4", "--overwrite", "models/checkpoint.json", "after", 2),
-    ("epoch 3 checkpoint renamed, its progress json not", "--resume", "models/last.pth", "after", 1),
-    ("epoch 4 logged, not checkpointed", "--resume", "history.stage0.csv", "after", 2),
-    ("history merged, export.pkl half-written", "--resume", "export.pkl", "before", 1),
-    ("metrics.json (the finished mark) half-written", "--resume", "metrics.json", "before", 1),
+    ("epoch boundary after epoch 2 of 4", "--overwrite", ".next-run/models/checkpoint.json", "after", 2),
+    ("epoch 3 checkpoint renamed, its progress json not", "--resume", ".next-run/models/last.pth", "after", 1),
+    ("epoch 4 logged, not checkpointed", "--resume", ".next-run/history.stage0.csv", "after", 2),
+    ("history merged, model.safetensors half-written", "--resume", ".next-run/model.safetensors", "before", 1),
+    ("metrics.json (the finished mark) half-written", "--resume", ".next-run/metrics.json", "before", 1),
+    (SWAP := "finished, moved into place but for metrics.json", "--resume", "metrics.json", "before", 1),
 ]
 
 
@@ -176,7 +179,9 @@ def test_a_kill_at_each_write_leaves_only_complete_files(chain, step):
     assert s.res.rc == -signal.SIGKILL, (s.res.rc, s.res.err[-2000:])  # killed at that very write
     assert s.incomplete == [], s.incomplete                              # nothing truncated
     target, when = next((c[2], c[3]) for c in CHAIN if c[0] == step)
-    if when == "before":   # the new file is left in its temporary name only
+    if step == SWAP:       # every file of the new run moved into place but the finished mark, still in staging
+        assert ".next-run/metrics.json" in s.files and "metrics.json" not in s.files and "model.json" in s.files
+    elif when == "before":   # the new file is left in its temporary name only
         assert any(Path(t).name.startswith(f".{Path(target).stem}.") for t in s.temps), s.temps
     else:
         assert target in s.files
@@ -196,15 +201,18 @@ def test_resume_finishes_with_a_loadable_model_and_no_leftovers(chain):
     f = chain.final
     assert f.rc == 0, f.err[-3000:]
     assert "Traceback" not in f.err
+    assert "replacement of the run before it had been interrupted; it is now complete" in f.out
     assert incomplete_files(chain.run) == [] and temp_files(chain.run) == []
+    for name in (".next-run", ".lock", "models", "export.pkl"):   # the weights once, nothing left over
+        assert not (chain.run / name).exists(), name
     net, info = load_model(chain.run)
     assert info.size == (32, 48) and len(info.classes) == 24
-    assert (chain.run / "metrics.json").is_file() and not (chain.run / "models" / "last.pth").exists()
+    assert (chain.run / "metrics.json").is_file()
 
 
 def test_killed_and_resumed_equals_uninterrupted(chain):
     """Killed at the boundary after epoch 2 of 4 and then again mid-checkpoint, after logging an epoch it had not
-    checkpointed, and twice while writing the outputs, and resumed each time: the history of the uninterrupted run,
+    checkpointed, twice while writing the outputs and once while moving them into place, and resumed each time: the history of the uninterrupted run,
     exactly (train_loss, valid_loss and metrics of every epoch), and the same final scores."""
     assert chain.ref.rc == 0, chain.ref.err[-3000:]
     expected, got = history(chain.reference), history(chain.run)
