@@ -8,12 +8,14 @@ items into memory, so a bad mask stops it with this message instead of a device-
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -25,7 +27,7 @@ from .masks import count_ids, read_mask
 from .split import Split
 
 __all__ = ["PairResult", "CheckReport", "inspect_pair", "inspect_pairs", "check_dataset", "default_workers",
-           "TooFewPhotosError", "split_counts", "min_photos", "check_photo_count"]
+           "TooFewPhotosError", "split_counts", "min_photos", "check_photo_count", "worker_pool"]
 
 PathLike = Union[str, Path]
 
@@ -102,6 +104,34 @@ def _inspect_star(args):
     return inspect_pair(*args)
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: ask Linux to kill this process when its parent ends, however it ends (a SIGTERM or a
+    SIGKILL runs no ``finally`` of the parent's), so that no decoding worker outlives the command."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not glibc/Linux: the pool's shutdown is all there is
+        return
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(1)
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool of `workers` for decoding (forked on Linux: cheap start-up; the workers only use numpy and
+    Pillow) whose workers end with the parent process, even when it is killed; on leaving the block, by an error or
+    an interruption too, queued jobs are cancelled and the workers joined."""
+    linux = sys.platform.startswith("linux")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork") if linux else None,
+                               initializer=_die_with_parent if linux else None,
+                               initargs=(os.getpid(),) if linux else ())
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def inspect_pairs(pairs: Sequence[Tuple[Path, Path]], classes: ClassTable, size=None, decode_image: bool = True,
                   keep: bool = False, workers: Optional[int] = None,
                   progress: Optional[Callable[[Iterable], Iterable]] = None) -> List[PairResult]:
@@ -114,9 +144,7 @@ def inspect_pairs(pairs: Sequence[Tuple[Path, Path]], classes: ClassTable, size=
     wrap = progress or (lambda it, **kw: it)
     if workers <= 1 or len(jobs) < 8:
         return [inspect_pair(*j) for j in wrap(jobs)]
-    # fork keeps start-up cheap; the children only use numpy and Pillow
-    ctx = get_context("fork") if sys.platform.startswith("linux") else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with worker_pool(workers) as pool:
         return list(wrap(pool.map(_inspect_star, jobs, chunksize=max(1, len(jobs) // (workers * 8))),
                          total=len(jobs)))
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from ..data.classes import ClassTable
 from ..data.images import IMAGE_SUFFIXES
+from ..data.layout import broken_link
 from ..data.masks import ids_to_colour
 from ..errors import CorruptImageError
 from ..outputs import save_image
@@ -31,19 +32,22 @@ def is_own_output(path: Path) -> bool:
 
 def list_inputs(paths: Sequence[PathLike]) -> Tuple[List[Path], List[str]]:
     """Photos named by `paths` (files as given; folders: their image files, non-recursive, sorted, skipping
-    dronefast's own outputs), and one problem line per path that is missing or an empty folder."""
+    dronefast's own outputs), and one problem line per path that is missing, an empty folder or a symbolic link to
+    no file."""
     files, problems = [], []
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
                            and not f.name.startswith(".") and not is_own_output(f))
+            problems += [f"{f}: {broken_link(f)}" for f in sorted(p.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES
+                         and not f.name.startswith(".") and broken_link(f)]
             if not found:
                 problems.append(f"{p}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
             files += found
         elif p.is_file():
             files.append(p)
         else:
-            problems.append(f"{p}: file not found")
+            problems.append(f"{p}: {broken_link(p) or 'file not found'}")
     return files, problems
 
 
