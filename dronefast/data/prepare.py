@@ -192,7 +192,7 @@ def _check_destination(dst: Path, settings: dict, overwrite: bool) -> None:
                                        f"prepare it again or choose another folder", marker)
     found = _foreign_entry(dst) if not markers else None
     if found is not None:
-        raise PrepareConflictError(f"is not empty and holds no {PREPARE_JSON} (not made by dronefast.prepare?), "
+        raise PrepareConflictError(f"holds files without {PREPARE_JSON} (not made by dronefast.prepare?), "
                                    f"e.g. {found.relative_to(dst)}; pass --overwrite to write into it anyway, or "
                                    f"choose an empty or new folder", dst)
 
