@@ -595,7 +595,7 @@ def test_train_refuses_an_output_it_cannot_write(data, tmp_path, deny_writes, fa
     out, named, problem = _output_case(tmp_path, fault, deny_writes)
     before = snapshot(data, tmp_path / "out", tmp_path / "file")
     res = run_cli(train_main, [data, "--out", out, "--size", "48x32", "--arch", "resnet18", "--no-pretrained",
-                               "--no-progress", "--epochs", "1", "--no-malloc-tuning"])
+                               "--no-progress", "--epochs", "1", "--no-malloc-tuning", "--bs", "2", "--test-pct", "0"])
     assert_refused(res, named, problem)
     assert_unchanged(before)
 
