@@ -22,7 +22,17 @@ from dronefast.cli.landing import main as landing_main
 from dronefast.cli.predict import main as predict_main
 from dronefast.cli.prepare import main as prepare_main
 from dronefast.cli.train import main as train_main
-from tests.test_failures import FEW, assert_refused, assert_unchanged, data, run_cli, snapshot, tiny  # noqa: F401
+from tests import test_failures as failures
+from tests.test_failures import FEW, assert_refused, assert_unchanged, run_cli, snapshot
+
+tiny = failures.tiny  # the 3-photo dataset, made once per module
+
+
+@pytest.fixture
+def three(tiny, tmp_path) -> Path:
+    """A private, writable copy of `tiny`."""
+    return Path(shutil.copytree(tiny, tmp_path / "data"))
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +93,8 @@ def test_landing_refuses_a_photo_of_another_size(tmp_path):
     assert run_cli(landing_main, [mask, "--image", photo, "--out", out, "--clearance-px", "5"]).rc == 0
 
 
-def test_broken_symbolic_links_are_named(data, tmp_path):
+def test_broken_symbolic_links_are_named(three, tmp_path):
+    data = three
     photos, masks = data / "original_images", data / "label_images_semantic"
     os.symlink("005.jpg", photos / "005.jpg")                   # a loop
     os.symlink(tmp_path / "gone.png", masks / "006.png")        # a link to nothing
@@ -100,7 +111,8 @@ def test_broken_symbolic_links_are_named(data, tmp_path):
     assert len(problems) == 2 and all(p.startswith(loop) for p in problems)
 
 
-def test_prepare_refuses_a_folder_of_someone_elses(data, tmp_path):
+def test_prepare_refuses_a_folder_of_someone_elses(three, tmp_path):
+    data = three
     dst = tmp_path / "mine"
     (dst / "images").mkdir(parents=True)
     (dst / "notes.txt").write_text("my notes")

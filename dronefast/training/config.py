@@ -9,6 +9,7 @@ heavy, so command-line help stays fast.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
@@ -174,7 +175,7 @@ class TrainConfig:
             bad("lr", f"a number in (0, {MAX_LR:g}] or 'auto'")
         if self.monitor is not None and self.monitor not in MONITORS:
             bad("monitor", f"one of {', '.join(MONITORS)}")
-        if not (isinstance(self.void_code, int) and -1 <= self.void_code <= MAX_VOID_CODE):
+        if not (isinstance(self.void_code, numbers.Integral) and -1 <= self.void_code <= MAX_VOID_CODE):
             bad("void_code", f"a class id (0..{MAX_VOID_CODE}) or -1 (no void class)")
         if self.lr_find_iters < MIN_LR_FIND_ITERS:
             bad("lr_find_iters", f"at least {MIN_LR_FIND_ITERS} (lr_find's suggestion skips the first 10% and the "
