@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from ..data.check import check_dataset
 from ..data.layout import LAYOUTS
-from ..data.split import Split
+from ..data.split import DEFAULT_SEED, Split
 from ..training.recipes import DEFAULT_RECIPE, get_recipe
 from .common import at_least, fraction, positive_int, run_main, share
 
@@ -51,9 +51,9 @@ def _run(args) -> int:
         from fastprogress.fastprogress import progress_bar
 
         progress = lambda it, **kw: progress_bar(it, **kw)  # noqa: E731
+    split = Split(args.valid_pct, DEFAULT_SEED, args.test_pct)  # the seed does not change the counts
     report = check_dataset(args.path, decode_images=not args.headers_only, workers=args.workers,
-                           kind=args.layout, progress=progress, split=Split(args.valid_pct, 42, args.test_pct),
-                           bs=args.bs)
+                           kind=args.layout, progress=progress, split=split, bs=args.bs)
     print(report.summary())
     return 0 if report.ok else 1
 
