@@ -40,6 +40,8 @@ from dronefast.outputs import atomic_path, save_image, write_json, write_text
 
 CLASSES = standard_classes()
 H, W = 32, 48
+#: check and train refuse the tiny datasets' few photos at train's defaults: a batch of one, no test photos
+FEW = ["--bs", "1", "--test-pct", "0"]
 
 
 # ------------------------------------------------------------------------------------------------------ helpers
@@ -120,11 +122,18 @@ def data(tiny, tmp_path) -> Path:
 
 # ------------------------------------------------------------- 1. masks: palette PNGs decided by their palette
 
-def _palette_png(ids: np.ndarray, palette: np.ndarray, path: Path) -> Path:
+def _palette_png(ids: np.ndarray, palette: np.ndarray, path: Path, alpha=None) -> Path:
     im = Image.fromarray(ids, "P")
     im.putpalette(palette.astype(np.uint8).ravel().tolist())
-    im.save(path)
+    im.save(path, **({} if alpha is None else {"transparency": bytes(alpha)}))
     return path
+
+
+def _alpha_at(path: Path, y: int, x: int, alpha: int) -> None:
+    with Image.open(path) as im:
+        im = im.copy()
+    im.putpixel((x, y), (im.getpixel((x, y))[0], alpha))
+    im.save(path)
 
 
 GREY = np.repeat(np.arange(256)[:, None], 3, axis=1)
@@ -152,11 +161,11 @@ def test_palette_colour_masks_check_like_rgb_ones(sample_both, tmp_path):
     """The TU Graz sample with its colour masks re-saved as palette PNGs checks with the same class counts."""
     data = Path(shutil.copytree(sample_both, tmp_path / "data"))
     masks = sorted((data / "training_set" / "gt" / "semantic" / "label_images").glob("*.png"))
-    ref = run_cli(check_main, [data, "--layout", "tugraz", "--workers", "1"])
+    ref = run_cli(check_main, [data, "--layout", "tugraz", "--workers", "1", *FEW])
     for m in masks:
         with Image.open(m) as im:
             im.convert("RGB").quantize(255, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE).save(m)
-    res = run_cli(check_main, [data, "--layout", "tugraz", "--workers", "1"])
+    res = run_cli(check_main, [data, "--layout", "tugraz", "--workers", "1", *FEW])
     assert ref.rc == res.rc == 0, res.out
     table = [ln for ln in res.out.splitlines() if "%" in ln]
     assert table == [ln for ln in ref.out.splitlines() if "%" in ln]
@@ -174,6 +183,16 @@ BAD_MASKS = {  # name: (how to damage mask 000.png, problem expected in the repo
     "over Pillow's warning limit": (lambda m: m.write_bytes(png_header(10_000, 10_000)),
                                     "decompression bomb: its header claims 100,000,000 pixels"),
     "not an image": (lambda m: m.write_bytes(b"GIF89a not really"), "cannot decode mask"),
+    # a transparent pixel has no label: never read by the colour or id under it (issue 25)
+    "colour mask with transparent pixels": (lambda m: Image.fromarray(np.dstack(
+        [CLASSES.palette[ids_of(0)], np.where(ids_of(0) == 9, 0, 255).astype(np.uint8)]), "RGBA").save(m),
+        f"{int((ids_of(0) == 9).sum())} transparent pixel(s) (alpha below 255): a transparent pixel has no label"),
+    "ids with half-transparent pixels": (lambda m: Image.fromarray(ids_of(0)).convert("LA").save(m) or _alpha_at(
+        m, 0, 0, 128), "1 transparent pixel(s) (alpha below 255)"),
+    "ids with a transparency key": (lambda m: Image.fromarray(ids_of(0)).save(m, transparency=9),
+                                    f"{int((ids_of(0) == 9).sum())} transparent pixel(s)"),
+    "palette alpha": (lambda m: _palette_png(ids_of(0), GREY, m, alpha=[255] * 17 + [0]),
+                      f"{int((ids_of(0) == 17).sum())} transparent pixel(s)"),
     "a folder named like a mask": (lambda m: (m.unlink(), m.mkdir()), "is a folder, not a mask"),
 }
 
@@ -184,7 +203,7 @@ def test_bad_mask_is_refused_by_check(data, fault):
     mask = data / "label_images_semantic" / "000.png"
     damage(mask)
     before = snapshot(data)
-    res = run_cli(check_main, [data, "--workers", "1"])
+    res = run_cli(check_main, [data, "--workers", "1", *FEW])
     assert_refused(res, mask, problem, one_line=False)   # the check lists each bad file in its report
     assert "1 problem(s):" in res.out
     assert_unchanged(before)
@@ -296,7 +315,7 @@ def test_bad_photo_is_refused_by_check(data, fault):
     damage(photo)
     named = data / ("label_images_semantic/000.png" if "EXIF" in fault else f"original_images/000{suffix}")
     before = snapshot(data)
-    res = run_cli(check_main, [data, "--workers", "1"])
+    res = run_cli(check_main, [data, "--workers", "1", *FEW])
     assert_refused(res, named, problem, one_line=False)
     assert "1 problem(s):" in res.out
     assert_unchanged(before)
@@ -578,7 +597,7 @@ def test_train_refuses_an_output_it_cannot_write(data, tmp_path, deny_writes, fa
     out, named, problem = _output_case(tmp_path, fault, deny_writes)
     before = snapshot(data, tmp_path / "out", tmp_path / "file")
     res = run_cli(train_main, [data, "--out", out, "--size", "48x32", "--arch", "resnet18", "--no-pretrained",
-                               "--no-progress", "--epochs", "1", "--no-malloc-tuning"])
+                               "--no-progress", "--epochs", "1", "--no-malloc-tuning", "--bs", "2", "--test-pct", "0"])
     assert_refused(res, named, problem)
     assert_unchanged(before)
 
@@ -699,7 +718,7 @@ def test_a_decompression_bomb_is_named_in_every_command(data, model, tmp_path, c
     problem = "refused as a possible decompression bomb"
     before = snapshot(data)
     out = tmp_path / "out"
-    argv = {"check": (check_main, [data, "--workers", "1"]),
+    argv = {"check": (check_main, [data, "--workers", "1", *FEW]),
             "prepare": (prepare_main, [data, out, "--size", "24x16", "--workers", "1", "--no-progress"]),
             "predict": (predict_main, [model, bomb, data / "original_images" / "002.jpg", "--out", out,
                                        "--no-progress"]),
@@ -707,7 +726,8 @@ def test_a_decompression_bomb_is_named_in_every_command(data, model, tmp_path, c
                                        "--clearance-px", "2"]),
             "evaluate": (evaluate_main, [model, "--data", data, "--all", "--out", out, "--no-progress"]),
             "train": (train_main, [data, "--out", out, "--size", "48x32", "--arch", "resnet18", "--no-pretrained",
-                                   "--no-progress", "--epochs", "1", "--no-malloc-tuning"])}[command]
+                                   "--no-progress", "--epochs", "1", "--no-malloc-tuning", "--bs", "2",
+                                   "--test-pct", "0"])}[command]
     if command == "landing":
         mask_bomb.write_bytes(png_header(100_000, 100_000))
         before = snapshot(data)

@@ -16,8 +16,8 @@ from typing import Callable, List, Optional, Tuple, Union
 from ..errors import DronefastError, UsageError
 from ..sizes import format_size, parse_size
 
-__all__ = ["size_arg", "positive_int", "positive_float", "factor", "fraction", "probability",
-           "probabilities", "at_least", "lr_arg", "run_main",
+__all__ = ["size_arg", "positive_int", "positive_float", "factor", "fraction", "share", "probability",
+           "probabilities", "at_least", "at_most", "lr_arg", "run_main",
            "DefaultsFormatter", "prepare_cli", "KNOWN_WARNINGS", "format_size", "parse_size", "describe_os_error"]
 
 
@@ -43,6 +43,16 @@ def at_least(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if v < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {v}")
+        return v
+    return parse
+
+
+def at_most(high: int, low: int = 1) -> Callable[[str], int]:
+    """argparse type: an integer from `low` to `high`."""
+    def parse(text: str) -> int:
+        v = at_least(low)(text)
+        if v > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {v}")
         return v
     return parse
 
@@ -78,6 +88,13 @@ def fraction(text: str) -> float:
     return v
 
 
+def share(text: str) -> float:
+    """argparse type: a share in [0, 1) (``0``: none)."""
+    if _float_or_nan(text) == 0:
+        return 0.0
+    return fraction(text)
+
+
 def probability(text: str) -> float:
     """argparse type: a number in [0, 1]."""
     v = _float_or_nan(text)
@@ -95,12 +112,14 @@ def probabilities(text: str) -> Tuple[float, ...]:
 
 
 def lr_arg(text: str) -> Union[float, str]:
-    """argparse type: a positive learning rate, or ``auto`` (run lr_find)."""
+    """argparse type: a learning rate in (0, 10], or ``auto`` (run lr_find)."""
+    from ..training.config import MAX_LR
+
     if text == "auto":
         return "auto"
     v = _float_or_nan(text)
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"lr must be a positive number or 'auto', got {text!r}")
+    if not (math.isfinite(v) and 0 < v <= MAX_LR):
+        raise argparse.ArgumentTypeError(f"lr must be a number in (0, {MAX_LR:g}] or 'auto', got {text!r}")
     return v
 
 
@@ -165,7 +184,7 @@ def run_main(fn: Callable[[argparse.Namespace], int], parser: argparse.ArgumentP
     try:
         return int(fn(args) or 0)
     except UsageError as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        print(f"{parser.prog}: error: {e.for_cli()}", file=sys.stderr)
         return 2
     except DronefastError as e:
         print(f"error: {e.for_cli()}", file=sys.stderr)

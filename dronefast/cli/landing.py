@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..data.classes import read_class_csv, standard_classes
-from ..data.images import IMAGE_SUFFIXES, read_image
+from ..data.images import IMAGE_SUFFIXES, image_size, read_image
 from ..data.masks import read_mask
 from ..data.camera import read_camera
-from ..data.images import image_size
-from ..errors import DatasetError, UsageError
+from ..errors import DatasetError, SizeMismatchError, UsageError
 from ..inference.files import OUTPUT_SUFFIXES, read_probability
 from ..landing.geo import geojson_path
 from ..landing.options import (
@@ -172,6 +171,16 @@ def _photo_for(mask: Path, image: Optional[Path]) -> Optional[Path]:
     raise DatasetError(f"no photo named {stem}.* in {image}", mask)
 
 
+def _photo_pixels(photo: Path, mask: Path, shape):
+    """The photo `mask` labels, decoded; SizeMismatchError naming it and both sizes when it is not the mask's size
+    (a landing map drawn on another photo, or on one stretched to fit, would show spots where they are not)."""
+    h, w = image_size(photo)
+    if (h, w) != tuple(shape):
+        raise SizeMismatchError(f"the photo is {w}x{h} but the mask {mask.name} is {shape[1]}x{shape[0]} (WxH); "
+                                f"give the photo the mask was made from", photo)
+    return read_image(photo)
+
+
 def _p_safe_for(mask: Path, p_safe: Optional[Path], shape):
     """The confidence map of `mask` (``--p-safe`` file, or ``<stem>.p_safe.png`` in the ``--p-safe`` folder)."""
     if p_safe is None:
@@ -222,7 +231,7 @@ def _one(mask: Path, args: argparse.Namespace, options: LandingOptions, classes,
     cm = read_mask(mask, classes)
     photo = _photo_for(mask, args.image)
     camera = read_camera(photo) if photo is not None else None
-    image = read_image(photo, size=cm.shape) if photo is not None else None
+    image = _photo_pixels(photo, mask, cm.shape) if photo is not None else None
     source = {"mask": str(mask), "image": None if photo is None else str(photo)}
     try:
         spots, meta = write_landing(cm, classes, options, *paths, photo=image, source=source,

@@ -17,7 +17,10 @@ from ..models.archs import ARCHS, DEFAULT_ARCH
 from ..sizes import format_size
 from ..training.config import (
     AUGMENTS,
+    MAX_EPOCHS,
+    MAX_VOID_CODE,
     MIN_LR_FIND_ITERS,
+    MONITORS,
     PRECISION_CHOICES,
     TrainConfig,
 )
@@ -25,26 +28,18 @@ from ..training.recipes import DEFAULT_RECIPE, RECIPES, WEIGHT_METHODS
 from .common import (
     DefaultsFormatter,
     at_least,
+    at_most,
     factor,
     fraction,
     lr_arg,
     positive_int,
     prepare_cli,
     run_main,
+    share,
     size_arg,
 )
 
 __all__ = ["build_parser", "main", "config_from_args"]
-
-
-def _share(text: str) -> float:
-    """argparse type: a share in [0, 1) (``0``: none)."""
-    try:
-        if float(text) == 0:
-            return 0.0
-    except ValueError:
-        pass
-    return fraction(text)
 
 
 def _stems(text: str) -> Tuple[str, ...]:
@@ -76,10 +71,10 @@ def _recipe_options(p: argparse.ArgumentParser) -> None:
                    help="batch size per process (default: the recipe's; nadir 8, reference 4); launched on N "
                         "processes (accelerate launch / torchrun) the global batch is N x bs: scale --lr with it, "
                         "or use --lr auto")
-    p.add_argument("--epochs", type=positive_int, default=None,
+    p.add_argument("--epochs", type=at_most(MAX_EPOCHS), default=None,
                    help="epochs of the first stage, encoder frozen if pretrained (default: the recipe's; nadir 20 "
                         "from scratch, 2 from ImageNet weights; reference 10)")
-    p.add_argument("--unfrozen-epochs", type=at_least(0), default=None,
+    p.add_argument("--unfrozen-epochs", type=at_most(MAX_EPOCHS, 0), default=None,
                    help="epochs of a second stage with the whole network unfrozen, discriminative lrs (default: the "
                         "recipe's; nadir 12 from ImageNet weights, else 0)")
     p.add_argument("--lr", type=lr_arg, default=None,
@@ -113,16 +108,16 @@ def _recipe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-find-iters", type=at_least(MIN_LR_FIND_ITERS), default=100,
                    help=f"steps of lr_find when --lr auto (at least {MIN_LR_FIND_ITERS}: fastai's suggestion skips the "
                         f"first 10%% and the last 5 steps)")
-    p.add_argument("--monitor", default=None,
-                   help="metric whose best epoch is kept, e.g. miou, accuracy_mask, valid_loss (default: the recipe's; "
-                        "nadir miou, reference accuracy_mask)")
+    p.add_argument("--monitor", choices=MONITORS, default=None,
+                   help="metric or loss whose best epoch is kept (default: the recipe's; nadir miou, reference "
+                        "accuracy_mask)")
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--valid-pct", type=fraction, default=0.1,
                    help="share of the (non-test) photos held out for validation: the best epoch is chosen on them")
     t = p.add_mutually_exclusive_group()
-    t.add_argument("--test-pct", type=_share, default=0.1,
+    t.add_argument("--test-pct", type=share, default=0.1,
                    help="share of the photos set aside first for an honest final score: training never sees them "
                         "nor chooses by them; 0 for none (the reference notebook's split)")
     t.add_argument("--test-stems", type=_stems, default=None, metavar="STEMS",
@@ -151,7 +146,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=at_least(0), default=0, help="DataLoader workers (items are cached in memory)")
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
                    help="auto = bf16/fp16 mixed precision on GPU, fp32 on CPU")
-    p.add_argument("--void-code", type=int, default=0,
+    p.add_argument("--void-code", type=at_most(MAX_VOID_CODE, -1), default=0,
                    help="class id excluded from accuracy_mask and mIoU (0 = unlabeled; -1 = none, as the reference)")
     p.add_argument("--sync-bn", action="store_true",
                    help="synchronized batch norm across processes when launched distributed (GPUs only)")
@@ -184,7 +179,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         raise DatasetNotFoundError("folder does not exist", a.data)
     args = {k: (format_size(v) if k == "size" and v else v) for k, v in vars(a).items()}
     try:
-        return TrainConfig(
+        cfg = TrainConfig(
             data=a.data, out=a.out, recipe=a.recipe, arch=a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
             unfrozen_epochs=a.unfrozen_epochs, lr=a.lr, lr_find_iters=a.lr_find_iters, pct_start=a.pct_start,
             monitor=a.monitor, augment=a.augment, class_weights=a.class_weights, dice=a.dice,
@@ -196,6 +191,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
             precision=a.precision,
             void_code=a.void_code, sync_bn=a.sync_bn, progress=not a.no_progress, malloc_tuning=a.malloc_tuning,
             channels_last=a.channels_last, args=args)
+        cfg.resolve()  # what the recipe's values and the flags make together (a working scale below --size ...)
+        return cfg
     except ValueError as e:
         name, _, rest = str(e).partition(" ")
         raise UsageError(f"--{name.replace('_', '-')} {rest}") from None

@@ -8,12 +8,14 @@ items into memory, so a bad mask stops it with this message instead of a device-
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -22,8 +24,10 @@ from .classes import ClassTable
 from .images import image_size, read_image
 from .layout import DatasetLayout, find_layout
 from .masks import count_ids, read_mask
+from .split import Split
 
-__all__ = ["PairResult", "CheckReport", "inspect_pair", "inspect_pairs", "check_dataset", "default_workers"]
+__all__ = ["PairResult", "CheckReport", "inspect_pair", "inspect_pairs", "check_dataset", "default_workers",
+           "TooFewPhotosError", "split_counts", "min_photos", "check_photo_count", "worker_pool"]
 
 PathLike = Union[str, Path]
 
@@ -100,6 +104,34 @@ def _inspect_star(args):
     return inspect_pair(*args)
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: ask Linux to kill this process when its parent ends, however it ends (a SIGTERM or a
+    SIGKILL runs no ``finally`` of the parent's), so that no decoding worker outlives the command."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not glibc/Linux: the pool's shutdown is all there is
+        return
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(1)
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool of `workers` for decoding (forked on Linux: cheap start-up; the workers only use numpy and
+    Pillow) whose workers end with the parent process, even when it is killed; on leaving the block, by an error or
+    an interruption too, queued jobs are cancelled and the workers joined."""
+    linux = sys.platform.startswith("linux")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork") if linux else None,
+                               initializer=_die_with_parent if linux else None,
+                               initargs=(os.getpid(),) if linux else ())
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def inspect_pairs(pairs: Sequence[Tuple[Path, Path]], classes: ClassTable, size=None, decode_image: bool = True,
                   keep: bool = False, workers: Optional[int] = None,
                   progress: Optional[Callable[[Iterable], Iterable]] = None) -> List[PairResult]:
@@ -112,11 +144,65 @@ def inspect_pairs(pairs: Sequence[Tuple[Path, Path]], classes: ClassTable, size=
     wrap = progress or (lambda it, **kw: it)
     if workers <= 1 or len(jobs) < 8:
         return [inspect_pair(*j) for j in wrap(jobs)]
-    # fork keeps start-up cheap; the children only use numpy and Pillow
-    ctx = get_context("fork") if sys.platform.startswith("linux") else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with worker_pool(workers) as pool:
         return list(wrap(pool.map(_inspect_star, jobs, chunksize=max(1, len(jobs) // (workers * 8))),
                          total=len(jobs)))
+
+
+class TooFewPhotosError(DatasetError):
+    """A dataset holds too few photos to give one training batch and one validation photo with the split and batch
+    size asked for (the same refusal in ``check`` and ``train``)."""
+
+
+def _cut(pct: float, n: int) -> int:
+    """Photos fastai's ``RandomSplitter`` holds out of `n` for a share `pct` > 0, at least one (as
+    :class:`~dronefast.data.split.Split` asks it)."""
+    return min(n, max(1, int(pct * n))) if pct > 0 and n > 0 else 0
+
+
+def split_counts(n: int, split: Split) -> Tuple[int, int, int]:
+    """``(training, validation, test)`` photo counts `split` gives `n` photos, without drawing the split (the
+    counts of :meth:`~dronefast.data.split.Split.divide`)."""
+    n_test = min(n, len(split.test_stems)) if split.test_stems is not None else _cut(split.test_pct, n)
+    n_valid = _cut(split.valid_pct, n - n_test)
+    return n - n_test - n_valid, n_valid, n_test
+
+
+def _enough(n: int, split: Split, bs: int, repeats: int) -> bool:
+    n_train, n_valid, _ = split_counts(n, split)
+    return n_valid >= 1 and n_train >= 1 and n_train * repeats >= bs
+
+
+def min_photos(split: Split, bs: int, repeats: int = 1) -> int:
+    """The fewest photos that give at least one validation photo and one full training batch of `bs` items
+    (each training photo `repeats` items an epoch; a last, incomplete batch is dropped)."""
+    lo = 2 + (len(split.test_stems) if split.test_stems is not None else 0)
+    hi = lo
+    while not _enough(hi, split, bs, repeats):  # the training count never falls as photos are added
+        lo, hi = hi + 1, hi * 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if _enough(mid, split, bs, repeats) else (mid + 1, hi)
+    return hi
+
+
+def check_photo_count(n: int, split: Split, bs: int, repeats: int = 1, root: Optional[PathLike] = None) -> None:
+    """Refuse (:class:`TooFewPhotosError` naming `root`, the count and the minimum) `n` photos that cannot give one
+    training batch of `bs` and a validation photo with `split`."""
+    if _enough(n, split, bs, repeats):
+        return
+    n_train, n_valid, n_test = split_counts(n, split)
+    items = f" x {repeats} windows = {n_train * repeats} items" if repeats > 1 else ""
+    raise TooFewPhotosError(
+        f"{n} photo(s) are too few to train on: at least {min_photos(split, bs, repeats)} are needed for one batch "
+        f"of {bs} and one validation photo (the split, validation share {split.valid_pct:g} and "
+        f"{_test_part(split)}, leaves {n_train} to train on{items}, {n_valid} to validate and {n_test} to test); add "
+        f"photos, or lower the batch size or the test share", root)
+
+
+def _test_part(split: Split) -> str:
+    return (f"{len(split.test_stems)} test stem(s)" if split.test_stems is not None
+            else f"test share {split.test_pct:g}")
 
 
 @dataclass
@@ -173,17 +259,27 @@ class CheckReport:
 
 
 def check_dataset(path: Union[PathLike, DatasetLayout], decode_images: bool = True, workers: Optional[int] = None,
-                  kind: Optional[str] = None, progress=None) -> CheckReport:
+                  kind: Optional[str] = None, progress=None, *, split: Optional[Split] = None,
+                  bs: Optional[int] = None, repeats: int = 1) -> CheckReport:
     """Check a whole dataset (see the module docstring); never raises for bad files, it reports them.
+
+    With `bs`, the number of photos is checked as training checks it (:func:`check_photo_count` with `split`,
+    default ``Split()``, and `repeats`): too few is the report's first problem, in the words training refuses them.
 
     Raises:
         DatasetNotFoundError, EmptyDatasetError: when there is no dataset at `path` at all.
     """
     layout = path if isinstance(path, DatasetLayout) else find_layout(path, kind)
+    problems: List[DatasetError] = []
+    if bs is not None:
+        try:
+            check_photo_count(len(layout.image_files()), split or Split(), bs, repeats, layout.root)
+        except TooFewPhotosError as e:
+            problems.append(e)
     pairs, missing, orphans = layout.pairs()
     results = inspect_pairs(pairs, layout.classes, decode_image=decode_images, workers=workers, progress=progress)
     counts = np.zeros(len(layout.classes), dtype=np.int64)
-    problems: List[DatasetError] = [*missing, *orphans]
+    problems += [*missing, *orphans]
     for r in results:
         problems += r.problems
         if r.counts is not None:

@@ -16,12 +16,15 @@ use only and forbids redistribution; cite the TU Graz Institute of Computer Grap
 """
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import (
+    CorruptImageError,
+    DatasetError,
     DatasetNotFoundError,
     EmptyDatasetError,
     MissingMaskError,
@@ -30,12 +33,41 @@ from ..errors import (
 from .classes import ClassTable, find_class_table
 from .images import IMAGE_SUFFIXES
 
-__all__ = ["DatasetLayout", "find_layout", "MaskPathFor", "LAYOUTS", "MASK_SUFFIX"]
+__all__ = ["DatasetLayout", "find_layout", "MaskPathFor", "LAYOUTS", "MASK_SUFFIX", "broken_link"]
 
 PathLike = Union[str, Path]
 MASK_SUFFIX = ".png"
 LAYOUTS = ("prepared", "kaggle", "tugraz")
 _MAX_DEPTH = 3
+
+
+def broken_link(path: PathLike) -> Optional[str]:
+    """Why `path` is a symbolic link that leads to no file (a loop, or a missing target), or None when it is not
+    one: such a link is named as a problem, never skipped in silence."""
+    path = Path(path)
+    if not path.is_symlink():
+        return None
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symbolic link that loops (its chain of links never reaches a file); remove it or point it at a file"
+        return f"symbolic link to {os.readlink(path)}, which does not exist"
+    return None
+
+
+def _listed(folder: Path, keep) -> Tuple[List[Path], List[DatasetError]]:
+    """Files of `folder` that `keep` (a name test) selects, sorted, and a problem for each broken link among them."""
+    files, broken = [], []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not keep(p):
+            continue
+        why = broken_link(p)
+        if why:
+            broken.append(CorruptImageError(why, p))
+        else:
+            files.append(p)
+    return files, broken
 
 
 class MaskPathFor:
@@ -77,14 +109,16 @@ class DatasetLayout:
     classes: ClassTable
 
     def image_files(self) -> List[Path]:
-        """Photos in `image_dir`, sorted by name."""
-        return sorted(p for p in self.image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-                      and not p.name.startswith("."))
+        """Photos in `image_dir`, sorted by name (broken symbolic links left out: :meth:`broken_links`)."""
+        return _listed(self.image_dir, _is_photo)[0]
 
     def mask_files(self) -> List[Path]:
-        """Mask PNGs in `mask_dir`, sorted by name."""
-        return sorted(p for p in self.mask_dir.iterdir() if p.suffix.lower() == MASK_SUFFIX
-                      and not p.name.startswith("."))
+        """Mask PNGs in `mask_dir`, sorted by name (broken symbolic links left out: :meth:`broken_links`)."""
+        return _listed(self.mask_dir, _is_mask)[0]
+
+    def broken_links(self) -> List[DatasetError]:
+        """A problem naming each photo or mask that is a symbolic link to no file (a loop, a missing target)."""
+        return _listed(self.image_dir, _is_photo)[1] + _listed(self.mask_dir, _is_mask)[1]
 
     @property
     def label_func(self) -> MaskPathFor:
@@ -95,11 +129,13 @@ class DatasetLayout:
         """The mask path for `image` (same stem, ``.png``, in `mask_dir`)."""
         return self.label_func(image)
 
-    def pairs(self) -> Tuple[List[Tuple[Path, Path]], List[MissingMaskError], List[OrphanMaskError]]:
-        """Match photos and masks by stem: ``(pairs, images without mask, masks without image)``."""
+    def pairs(self) -> Tuple[List[Tuple[Path, Path]], List[DatasetError], List[OrphanMaskError]]:
+        """Match photos and masks by stem: ``(pairs, images without mask and broken links, masks without
+        image)``."""
         images = self.image_files()
         masks: Dict[str, Path] = {m.stem: m for m in self.mask_files()}
-        pairs, missing = [], []
+        pairs: List[Tuple[Path, Path]] = []
+        missing: List[DatasetError] = self.broken_links()
         for img in images:
             m = masks.pop(img.stem, None)
             if m is None:
@@ -117,6 +153,14 @@ class DatasetLayout:
                 f"  images: {self.image_dir} ({n_img} files)\n"
                 f"  masks:  {self.mask_dir} ({n_mask} {self.mask_format} masks)\n"
                 f"  classes: {len(self.classes)} from {self.classes.source}")
+
+
+def _is_photo(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _is_mask(p: Path) -> bool:
+    return p.suffix.lower() == MASK_SUFFIX
 
 
 def _candidates(root: Path) -> List[Tuple[int, str, Path]]:

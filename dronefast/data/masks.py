@@ -16,6 +16,11 @@ How each file is read is decided from the file itself (:func:`read_mask`), by it
   as ids (an id mask with some other display palette); a palette fitting neither reading is refused
   (:class:`~dronefast.errors.PaletteMaskError`, naming the file, the indices and their colours);
 * anything else (``F``, ``CMYK``, ``LAB``, ...) is refused, naming the mode.
+
+A transparent pixel has no label: a mask with any pixel whose alpha is below 255 (an alpha channel, or a PNG
+transparency key or palette alpha) is refused, naming the file and the number of such pixels, rather than read by
+the colour or id hidden under the transparency. Fill them with a class (the void class, say) and save the mask
+opaque. An alpha channel that is 255 everywhere is dropped.
 """
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ from .classes import ClassTable
 from .images import open_image
 
 __all__ = ["colour_to_ids", "ids_to_colour", "read_mask", "resize_mask", "check_ids", "count_ids", "palette_show_args",
-           "palette_reading", "UNKNOWN_ID", "ID_MODES", "COLOUR_MODES", "PALETTE_MODES"]
+           "palette_reading", "transparent_pixels", "UNKNOWN_ID", "ID_MODES", "COLOUR_MODES", "PALETTE_MODES"]
 
 PathLike = Union[str, Path]
 #: Marker used internally for colours not in the table (never a valid id: tables hold at most 255 classes).
@@ -167,9 +172,37 @@ def _palette_ids(im: Image.Image, classes: ClassTable, path: Optional[PathLike])
                            f"{listing(not_colours)}", path)
 
 
+def transparent_pixels(im: Image.Image) -> int:
+    """Pixels of an opened image whose alpha is below 255: from its alpha channel (``RGBA``, ``LA``, ``PA``), its
+    palette's alpha or its transparency key (PNG ``tRNS``: ``P``, ``L``, ``RGB``); 0 for an opaque image."""
+    if im.mode in ("RGBA", "LA", "PA"):
+        return int((np.asarray(im.getchannel("A")) < 255).sum())
+    key = im.info.get("transparency")
+    if key is None:
+        return 0
+    arr = np.asarray(im)
+    if im.mode == "P":
+        alpha = np.full(256, 255, dtype=np.uint8)
+        if isinstance(key, int):
+            alpha[key] = 0
+        else:
+            table = np.frombuffer(bytes(key), dtype=np.uint8)[:256]
+            alpha[:len(table)] = table
+        return int((alpha[arr] < 255).sum())
+    if im.mode == "RGB" and isinstance(key, tuple):
+        return int((arr == np.asarray(key, dtype=arr.dtype)).all(axis=-1).sum())
+    if arr.ndim == 2 and isinstance(key, int):
+        return int((arr == key).sum())
+    return 0
+
+
 def _mask_array(im: Image.Image, classes: ClassTable, path: Optional[PathLike]) -> np.ndarray:
     """Class ids (or, for a colour mask, an ``(H, W, 3)`` array still to convert) of an opened mask."""
     mode = im.mode
+    hidden = transparent_pixels(im)
+    if hidden:
+        raise CorruptImageError(f"{hidden:,} transparent pixel(s) (alpha below 255): a transparent pixel has no "
+                                f"label; fill them with a class (e.g. the void class) and save the mask opaque", path)
     if mode in COLOUR_MODES:
         return np.asarray(im.convert("RGB"))
     if mode in PALETTE_MODES:

@@ -15,10 +15,8 @@ refused unless ``--overwrite``. Bad pairs are reported by file and problem; the 
 from __future__ import annotations
 
 import json
-import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Tuple, Union
 
@@ -27,6 +25,7 @@ import numpy as np
 from ..errors import DatasetError, DronefastError, UsageError
 from ..outputs import (
     ensure_outside,
+    is_temp_file,
     remove_file,
     save_image,
     writable_folder,
@@ -34,7 +33,7 @@ from ..outputs import (
     write_text,
 )
 from ..sizes import format_size
-from .check import default_workers, inspect_pair
+from .check import default_workers, inspect_pair, worker_pool
 from .classes import ClassTable
 from .images import image_size
 from .layout import find_layout
@@ -191,9 +190,25 @@ def _check_destination(dst: Path, settings: dict, overwrite: bool) -> None:
         if why:
             raise PrepareConflictError(f"DST was prepared with other settings ({why}); pass --overwrite to "
                                        f"prepare it again or choose another folder", marker)
-    if existing and not markers:
-        raise PrepareConflictError(f"holds {len(existing)} image/mask file(s) without {PREPARE_JSON} (not made "
-                                   f"by dronefast.prepare?); pass --overwrite or choose another folder", dst)
+    found = _foreign_entry(dst) if not markers else None
+    if found is not None:
+        raise PrepareConflictError(f"holds files without {PREPARE_JSON} (not made by dronefast.prepare?), "
+                                   f"e.g. {found.relative_to(dst)}; pass --overwrite to write into it anyway, or "
+                                   f"choose an empty or new folder", dst)
+
+
+def _foreign_entry(dst: Path) -> Optional[Path]:
+    """The first file or non-empty folder in `dst` (and in its ``images/`` and ``masks/``), or None: what a folder
+    without a prepare marker holds of someone else's (dronefast's own temporary files aside)."""
+    for folder in (dst, dst / "images", dst / "masks"):
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.iterdir()):
+            if is_temp_file(p) or (p.parent == dst and p.name in ("images", "masks") and p.is_dir()):
+                continue
+            if not p.is_dir() or p.is_symlink() or any(p.iterdir()):
+                return p
+    return None
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -222,16 +237,9 @@ def _run_jobs(jobs: list, workers: int, progress) -> List[_Outcome]:
     wrap = _progress_wrapper(progress)
     if workers <= 1 or len(jobs) == 1:
         return [_prepare_star(j) for j in wrap(jobs, total=len(jobs))]
-    # fork keeps start-up cheap; the children only use numpy and Pillow
-    ctx = get_context("fork") if sys.platform.startswith("linux") else None
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx)
-    try:
+    with worker_pool(min(workers, len(jobs))) as pool:
         futures = [pool.submit(_prepare_star, j) for j in jobs]
         outcomes = [f.result() for f in wrap(as_completed(futures), total=len(futures))]
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
     return sorted(outcomes, key=lambda o: o.index)
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from ..data.classes import ClassTable
 from ..data.images import IMAGE_SUFFIXES
+from ..data.layout import broken_link
 from ..data.masks import ids_to_colour
 from ..errors import CorruptImageError
 from ..outputs import save_image
@@ -38,8 +39,8 @@ def is_own_output(path: Path) -> bool:
 
 def list_inputs(paths: Sequence[PathLike]) -> Tuple[List[Path], List[str]]:
     """Photos named by `paths` (files as given; folders: their image files, non-recursive, sorted, skipping
-    dronefast's own outputs), and one problem line per path that is missing or an empty folder
-    (:func:`scan_inputs` without videos)."""
+    dronefast's own outputs), and one problem line per path that is missing, an empty folder or a symbolic link to
+    no file (:func:`scan_inputs` without videos)."""
     scan = scan_inputs(paths, videos=False)
     return scan.photos, scan.problems
 
@@ -69,11 +70,11 @@ def _folder_files(folder: Path, recursive: bool) -> List[Path]:
     """The files of `folder` (and, when `recursive`, of its subfolders), sorted, hidden files and folders left out
     (an interrupted writer's temporary files are hidden)."""
     if not recursive:
-        return sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith("."))
+        return sorted(f for f in folder.iterdir() if not f.name.startswith(".") and not f.is_dir())
     found = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root) / n for n in names if not n.startswith(".") and (Path(root) / n).is_file()]
+        found += [Path(root) / n for n in names if not n.startswith(".")]
     return sorted(found)
 
 
@@ -87,12 +88,15 @@ def scan_inputs(paths: Sequence[PathLike], recursive: bool = False, videos: bool
         if p.is_file():
             (scan.videos if videos and p.suffix.lower() in VIDEO_SUFFIXES else scan.photos).append(p)
         elif not p.is_dir():
-            scan.problems.append(f"{p}: file not found")
+            scan.problems.append(f"{p}: {broken_link(p) or 'file not found'}")
         else:
             n = len(scan.photos) + len(scan.videos)
             for f in _folder_files(p, recursive):
                 suffix = f.suffix.lower()
                 if is_own_output(f):
+                    continue
+                if broken_link(f):  # a link that loops or leads nowhere: named, never skipped unseen
+                    scan.problems.append(f"{f}: {broken_link(f)}")
                     continue
                 if suffix in IMAGE_SUFFIXES:
                     scan.photos.append(f)

@@ -45,6 +45,7 @@ from ..metrics.calibration import probabilities
 from ..models.modelfile import ModelInfo, load_model
 from ..sizes import format_size
 from .engines import TorchEngine
+from .memory import check_prediction_memory
 from .onnx import engine_for
 from .options import AUTO_TILE_FACTOR, PredictOptions
 from .tiling import (
@@ -177,18 +178,26 @@ class Predictor:
         s = self.scale_for(size)
         return True, (max(1, int(round(H * s))), max(1, int(round(W * s))))
 
-    def _load(self, image: ImageLike) -> Tuple[np.ndarray, Tuple[int, int], bool]:
-        """``(working image (h, w, 3) uint8, full size (H, W), tiled)``; JPEG paths use draft decoding."""
+    def _load(self, image: ImageLike, probs: bool = False) -> Tuple[np.ndarray, Tuple[int, int], bool]:
+        """``(working image (h, w, 3) uint8, full size (H, W), tiled)``; JPEG paths use draft decoding. A photo
+        whose prediction would not fit in memory is refused before it is decoded (MemoryLimitError)."""
         if isinstance(image, (str, Path)):
             full = image_size(image)
             tiled, work = self.plan(full)
+            self._check_memory(image, full, work, probs)
             return np.array(read_image(image, work)), full, tiled
         pil = _as_pil(image)
         full = (pil.height, pil.width)
         tiled, (h, w) = self.plan(full)
+        self._check_memory("the photo", full, (h, w), probs)
         if pil.size != (w, h):
             pil = pil.resize((w, h), RESAMPLE, reducing_gap=None)  # as images.read_image does
         return np.array(pil), full, tiled
+
+    def _check_memory(self, name, full: Tuple[int, int], work: Tuple[int, int], probs: bool) -> None:
+        check_prediction_memory(name, full, work, self.tile_size, len(self.classes), self.batch_size,
+                                str(self.device), arch=getattr(self.info, "arch", None), confidence=probs,
+                                tta=self.tta)
 
     def _normalise(self, batch: torch.Tensor) -> torch.Tensor:
         """``(B, h, w, 3)`` uint8 photos -> ``(B, 3, h, w)`` float32 normalised, on the device."""
@@ -225,7 +234,7 @@ class Predictor:
         return tiled_logits(net, x, (th, tw), self.overlap, self.batch_size, self._window)[0, :, :h, :w]
 
     def _logits(self, image: ImageLike, probs: bool = False) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        arr, full, tiled = self._load(image)
+        arr, full, tiled = self._load(image, probs)
         if tiled:
             return self._tiled_logits(arr, probs), full
         x = self._normalise(torch.from_numpy(np.ascontiguousarray(arr))[None])

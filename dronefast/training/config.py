@@ -9,23 +9,50 @@ heavy, so command-line help stays fast.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 from ..data.split import Split
+from ..errors import UsageError
 from ..models.archs import ARCHS, DEFAULT_ARCH
 from ..models.files import MAX_MODEL_PIXELS, MAX_MODEL_SIDE
 from .recipes import DEFAULT_RECIPE, RECIPES, WEIGHT_METHODS, Recipe, get_recipe
 
-__all__ = ["TrainConfig", "ResolvedConfig", "MIN_LR_FIND_ITERS", "AUGMENTS", "PRECISION_CHOICES"]
+__all__ = ["TrainConfig", "ResolvedConfig", "MIN_LR_FIND_ITERS", "AUGMENTS", "PRECISION_CHOICES", "MONITORS", "MAX_LR",
+           "MAX_EPOCHS", "MIN_SIDE", "MAX_VOID_CODE", "SettingError"]
 
 #: lr_find needs this many steps: fastai's suggestion drops the first 10% and the last 5 recorded losses.
 MIN_LR_FIND_ITERS = 20
 AUGMENTS = ("fastai", "nadir", "none")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+#: What the best epoch can be chosen by: the columns of the history a training run records (its losses and the
+#: metrics :func:`~dronefast.models.learner.drone_learner` adds).
+MONITORS = ("miou", "accuracy_mask", "valid_loss", "train_loss")
+#: Largest learning rate accepted: far above any that trains (AdamW diverges beyond about 1e-1 here).
+MAX_LR = 10.0
+#: Most epochs of a stage accepted (a typo such as 10**12 would otherwise run for ever).
+MAX_EPOCHS = 10_000
+#: Smallest training size a side: the encoders' total stride (32), at which the deepest feature map is one cell;
+#: below it the deepest layers see only padding (and below 8 px fastai's U-Net fails).
+MIN_SIDE = 32
+#: Class ids are stored in 8 bits; the void class must be one of them (or -1: none).
+MAX_VOID_CODE = 254
 PathLike = Union[str, Path]
 Size = Tuple[int, int]
+
+
+class SettingError(UsageError):
+    """A training setting out of range, named as Python spells it (``void_code``) or, through :meth:`for_cli`, as the
+    command line does (``--void-code``)."""
+
+    def __init__(self, name: str, problem: str):
+        self.name, self.problem = name, problem
+        super().__init__(f"{name} {problem}")
+
+    def for_cli(self) -> str:
+        return f"--{self.name.replace('_', '-')} {self.problem}"
 
 
 @dataclass(kw_only=True)
@@ -132,20 +159,27 @@ class TrainConfig:
             bad("recipe", f"one of {', '.join(RECIPES)} or a Recipe")
         if self.arch not in ARCHS:
             bad("arch", f"one of {', '.join(ARCHS)}")
-        if self.size is not None and (len(self.size) != 2 or min(int(v) for v in self.size) < 1
+        if self.size is not None and (len(self.size) != 2 or min(int(v) for v in self.size) < MIN_SIDE
                                       or max(self.size) > MAX_MODEL_SIDE
                                       or self.size[0] * self.size[1] > MAX_MODEL_PIXELS):
-            bad("size", f"a positive (height, width), at most {MAX_MODEL_SIDE} a side and {MAX_MODEL_PIXELS} pixels "
-                        f"(what a model file may hold)")
+            raise ValueError(f"size must be at least {MIN_SIDE} pixels a side (the encoders' stride), at most "
+                             f"{MAX_MODEL_SIDE} a side and {MAX_MODEL_PIXELS} pixels (what a model file may hold), "
+                             f"got {_wxh(self.size) if len(self.size) == 2 else self.size} (WxH)")
         for name in ("bs", "epochs"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 bad(name, "at least 1")
         for name in ("unfrozen_epochs", "workers"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 bad(name, ">= 0")
-        if self.lr is not None and self.lr != "auto" and not (isinstance(self.lr, (int, float))
-                                                              and math.isfinite(self.lr) and self.lr > 0):
-            bad("lr", "a positive number or 'auto'")
+        for name in ("epochs", "unfrozen_epochs"):
+            if getattr(self, name) is not None and getattr(self, name) > MAX_EPOCHS:
+                bad(name, f"at most {MAX_EPOCHS}")
+        if self.lr is not None and self.lr != "auto" and not _good_lr(self.lr):
+            bad("lr", f"a number in (0, {MAX_LR:g}] or 'auto'")
+        if self.monitor is not None and self.monitor not in MONITORS:
+            bad("monitor", f"one of {', '.join(MONITORS)}")
+        if not (isinstance(self.void_code, numbers.Integral) and -1 <= self.void_code <= MAX_VOID_CODE):
+            bad("void_code", f"a class id (0..{MAX_VOID_CODE}) or -1 (no void class)")
         if self.lr_find_iters < MIN_LR_FIND_ITERS:
             bad("lr_find_iters", f"at least {MIN_LR_FIND_ITERS} (lr_find's suggestion skips the first 10% and the "
                                  f"last 5 steps)")
@@ -159,6 +193,9 @@ class TrainConfig:
             raise ValueError("test_pct and test_stems exclude each other: set test_pct=0 with test_stems")
         if self.work_size is not None and (len(self.work_size) != 2 or min(int(v) for v in self.work_size) < 1):
             bad("work_size", "a positive (height, width)")
+        if self.work_size is not None and self.size is not None and not self.whole_photos and _smaller(
+                self.work_size, self.size):
+            raise _small_work(self.work_size, self.size)
         if self.repeats is not None and self.repeats < 1:
             bad("repeats", "at least 1")
         if self.context is not None and not (math.isfinite(self.context) and self.context >= 1):
@@ -185,9 +222,12 @@ class TrainConfig:
         epochs = self.epochs or (rec.sample_epochs if (on_sample and rec.sample_epochs) else rec.epochs)
         work = None if self.whole_photos else (self.work_size or rec.work_size)
         default_size = rec.size if (work or not on_sample) else rec.sample_size
+        size = tuple(self.size) if self.size else default_size
+        _check_plan(size, work, rec.bs if self.bs is None else self.bs, rec.lr if self.lr is None else self.lr,
+                    rec.monitor if self.monitor is None else self.monitor)
         return ResolvedConfig(
             config=self, recipe=rec, on_sample=on_sample, pretrained=pretrained, out=Path(self.out),
-            size=tuple(self.size) if self.size else default_size,
+            size=size,
             work_size=tuple(work) if work else None, repeats=(self.repeats or rec.repeats) if work else 1,
             context=(self.context or rec.context) if work else 1.0,
             split=Split(self.valid_pct, self.seed, self.test_pct,
@@ -233,15 +273,48 @@ class ResolvedConfig:
     lr: Union[float, str]
 
     def settings(self) -> Dict[str, Any]:
-        """What decides the result, JSON-ready (for the run record and the resume check)."""
+        """What decides the result, JSON-ready (for the run record and the resume check); `lr` as asked for
+        (``"auto"`` stays ``"auto"``: the record holds the value lr_find found beside it)."""
         c = self.config
         return {"recipe": self.recipe.name, "recipe_settings": self.recipe.as_dict(), "arch": c.arch,
                 "size": list(self.size), "work_size": None if self.work_size is None else list(self.work_size),
                 "repeats": self.repeats, "context": self.context, "bs": self.bs, "epochs": self.epochs,
-                "unfrozen_epochs": self.unfrozen_epochs,
+                "unfrozen_epochs": self.unfrozen_epochs, "lr": self.lr,
                 "pct_start": self.pct_start, "monitor": self.monitor, **self.split.as_dict(),
                 "pretrained": self.pretrained, "weights": None if c.weights is None else str(c.weights),
                 "void_code": c.void_code, "precision": c.precision, "channels_last": c.channels_last}
+
+
+def _good_lr(lr: Any) -> bool:
+    return isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and 0 < lr <= MAX_LR
+
+
+def _wxh(hw: Size) -> str:
+    return f"{hw[1]}x{hw[0]}"
+
+
+def _smaller(work: Size, size: Size) -> bool:
+    return int(work[0]) < int(size[0]) or int(work[1]) < int(size[1])
+
+
+def _small_work(work: Size, size: Size) -> ValueError:
+    return ValueError(f"work_size must be at least the training size in both sides (training windows are cut from "
+                      f"photos at the working size), got {_wxh(work)} for a training size of {_wxh(size)} (WxH)")
+
+
+def _check_plan(size: Size, work: Optional[Size], bs: int, lr: Union[float, str], monitor: str) -> None:
+    """Refuse (ValueError naming the setting) what the recipe's values and the given ones make together: a working
+    scale below the training size, a single-item batch whose deepest feature map is one cell (batch norm cannot
+    train on one value per channel), a recipe's lr or monitor out of range."""
+    if work is not None and _smaller(work, size):
+        raise _small_work(work, size)
+    if bs == 1 and all(-(-int(v) // MIN_SIDE) == 1 for v in size):
+        raise ValueError(f"bs must be at least 2 at a training size of {_wxh(size)}: the deepest feature map is "
+                         f"one cell, and batch norm cannot train on one value per channel (or use a larger size)")
+    if lr != "auto" and not _good_lr(lr):
+        raise ValueError(f"lr must be a number in (0, {MAX_LR:g}] or 'auto', got {lr!r}")
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {monitor!r}")
 
 
 def _override(rec: Recipe, augment: Optional[str], class_weights: Optional[str], dice: Optional[float]) -> Recipe:

@@ -60,6 +60,7 @@ from .fit import find_lr, fit_reference
 from .lean import streamline
 from .losses import recipe_loss, train_class_counts
 from .precision import set_precision
+from .preflight import check_before_training
 from .recipes import Recipe
 from .rundir import RunFolder
 from .tuning import tune_malloc
@@ -241,11 +242,11 @@ def _start(plan: ResolvedConfig, folder: RunFolder) -> Tuple[Dict[str, Any], Pat
     """Check the folder for this start (fresh, overwrite or resume); ``(the run's record, the folder the run
     writes into)``: the output folder, or its staging folder when the run replaces another."""
     cfg = plan.config
-    settings = {**plan.settings(), "data": None if plan.on_sample else str(Path(cfg.data).resolve())}
+    settings = {**plan.settings(), "data": None if plan.on_sample else str(Path(cfg.data).resolve()),
+                "world_size": world_size()}  # the global batch is world_size x bs
     work = folder.check_start(cfg.resume, cfg.overwrite)
     if cfg.resume:
-        record = folder.check_resume(settings, work)
-        return {**record, "lr": record["lr"] if cfg.lr is None else plan.lr}, work
+        return folder.check_resume(settings, work), work  # the run's lr (lr_find's value, when it was "auto")
     record = {"settings": settings, "lr": plan.lr, "world_size": world_size(), "args": cfg.args or cfg.as_dict()}
     folder.write_record(record, work)
     return record, work
@@ -271,6 +272,7 @@ def train(config: Optional[TrainConfig] = None, **settings: Any) -> Optional[Tra
     """
     cfg = (config or TrainConfig()).replace(**settings)
     plan = cfg.resolve()
+    check_before_training(plan, world_size())  # the data against the settings, before weights, data or files
     t0 = time.time()
     malloc_tuned = tune_malloc() if cfg.malloc_tuning else False
     enc = encoder(cfg.arch, plan.pretrained, cfg.weights)  # no weights, no data work: fail first

@@ -232,7 +232,10 @@ class RunFolder:
         """The record of the run to resume (in `folder`, default the output folder), after checking that `settings`
         are the ones it was started with; RunFolderError listing every difference otherwise."""
         record = self.read_record(folder)
-        old, new = _flat(record.get("settings", {})), _flat(settings)
+        recorded = record.get("settings", {})
+        if isinstance(recorded, dict) and "lr" not in recorded and "lr" in record:
+            recorded = {**recorded, "lr": record["lr"]}  # a record written before the asked lr was a setting
+        old, new = _flat(recorded if isinstance(recorded, dict) else {}), _flat(settings)
         diffs = [f"{k}: {_show(old.get(k))} -> {_show(new.get(k))}" for k in new if old.get(k) != new.get(k)]
         if diffs:
             raise RunFolderError(f"{self.path}: cannot resume with other settings than the run's ("

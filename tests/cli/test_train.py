@@ -172,8 +172,24 @@ def test_offline_pretrained_is_one_clear_line(offline, sample_kaggle, tmp_path, 
 @pytest.mark.parametrize("args, message", [
     (["--bs", "0"], "argument --bs: must be at least 1, got 0"),
     (["--size", "10by"], "argument --size: size must be WxH (width first, e.g. 300x200)"),
-    (["--lr", "-1"], "argument --lr: lr must be a positive number or 'auto', got '-1'"),
-    (["--lr", "fast"], "argument --lr: lr must be a positive number or 'auto', got 'fast'"),
+    (["--lr", "-1"], "argument --lr: lr must be a number in (0, 10] or 'auto', got '-1'"),
+    (["--lr", "fast"], "argument --lr: lr must be a number in (0, 10] or 'auto', got 'fast'"),
+    # issue 25: refused before any data is read, each naming its option
+    (["--lr", "1e6"], "argument --lr: lr must be a number in (0, 10] or 'auto', got '1e6'"),
+    (["--monitor", "foo"], "argument --monitor: invalid choice: 'foo' (choose from 'miou', 'accuracy_mask', "
+                           "'valid_loss', 'train_loss')"),
+    (["--size", "1x1"], "python -m dronefast.train: error: --size must be at least 32 pixels a side (the encoders' "
+                        "stride), at most 8192 a side and 16777216 pixels (what a model file may hold), got 1x1 (WxH)"),
+    (["--size", "32x32", "--bs", "1"], "error: --bs must be at least 2 at a training size of 32x32: the deepest "
+                                       "feature map is one cell"),
+    (["--epochs", str(10 ** 12)], "argument --epochs: must be at most 10000, got 1000000000000"),
+    (["--unfrozen-epochs", "10001"], "argument --unfrozen-epochs: must be at most 10000, got 10001"),
+    (["--work-size", "40x30", "--size", "48x32"], "error: --work-size must be at least the training size in both "
+                                                  "sides (training windows are cut from photos at the working size"),
+    (["--void-code", "300"], "argument --void-code: must be at most 254, got 300"),
+    (["--void-code", "-2"], "argument --void-code: must be at least -1, got -2"),
+    (["--void-code", "99"], "python -m dronefast.train: error: --void-code 99 is not a class id of the data's class "
+                            "table (24 classes from "),
     (["--valid-pct", "1.5"], "argument --valid-pct: expected a number between 0 and 1, got '1.5'"),
     (["--arch", "vgg16"], "argument --arch: invalid choice: 'vgg16'"),
     (["--workers", "-1"], "argument --workers: must be at least 0, got -1"),
@@ -418,7 +434,7 @@ def interrupted(sample_kaggle, tmp_path):
 
 def test_resume_finishes_an_interrupted_run(interrupted, sample_kaggle):
     rc, _, err = run_cli([str(interrupted), "--out", str(interrupted), "--resume", *FAST])   # no data: refused
-    assert rc == 1 and "data" in err
+    assert rc == 1 and f"error: {interrupted}: no Semantic Drone Dataset layout found" in err   # before the folder
     rc, out, err = run_cli([str(sample_kaggle), "--out", str(interrupted), "--resume", "--epochs", "2",
                             "--lr", "1e-2", "--valid-pct", "0.2", *FAST])
     assert rc == 0, err
@@ -436,6 +452,20 @@ def test_resume_with_other_settings_is_refused_with_the_differences(interrupted,
     assert f"error: {interrupted}: cannot resume with other settings than the run's (" in err
     assert 'recipe: "nadir" -> "reference"' in err and "epochs: 2 -> 3" in err and "bs: 3 -> 3" not in err
     assert (interrupted / "run.json").read_bytes() == record          # the run's record is left as it was
+
+
+def test_resume_with_another_lr_is_refused_in_one_line(interrupted, sample_kaggle):
+    """Issue 25: the learning rate is compared on resume like every setting (it changed the history, while run.json
+    kept the old one)."""
+    before = _files(interrupted)
+    rc, out, err = run_cli([str(sample_kaggle), "--out", str(interrupted), "--resume", "--epochs", "2", "--lr", "1e-3",
+                            "--valid-pct", "0.2", *FAST])
+    assert rc == 1 and out == ""
+    assert err == (f"error: {interrupted}: cannot resume with other settings than the run's (lr: 0.01 -> 0.001); "
+                   f"resume with the same settings, or start again with --overwrite\n")
+    assert _files(interrupted) == before
+    settings = json.loads((interrupted / "run.json").read_text())["settings"]
+    assert (settings["lr"], settings["world_size"]) == (0.01, 1)
 
 
 def test_an_interrupted_run_is_not_started_over_without_asking(interrupted, sample_kaggle):

@@ -103,3 +103,42 @@ def test_several_problems_listed_together(kaggle_copy, capsys):
     code, out = _run(kaggle_copy, capsys)
     assert code == 1 and "2 problem(s):" in out.out
     assert "000.jpg: no mask" in out.out and "001.jpg: cannot" in out.out
+
+
+# ------------------------------------------------------------------ the photo count training needs (issue 25)
+
+@pytest.mark.parametrize("valid_pct, test_pct", [(0.1, 0.1), (0.2, 0.0), (0.5, 0.3), (0.9, 0.0)])
+def test_split_counts_are_the_split_s(valid_pct, test_pct):
+    from pathlib import Path
+
+    from dronefast.data.check import split_counts
+    from dronefast.data.split import Split
+
+    split = Split(valid_pct, 42, test_pct)
+    for n in range(3, 40):
+        try:
+            train, valid, test = split.divide([Path(f"{i:03d}.jpg") for i in range(n)])
+        except Exception:
+            assert 0 in split_counts(n, split)[:2]   # divide refuses exactly when a part would be empty
+            continue
+        assert split_counts(n, split) == (len(train), len(valid), len(test)), n
+
+
+@pytest.mark.parametrize("valid_pct, test_pct, stems, bs, repeats, fewest", [
+    (0.1, 0.1, None, 8, 1, 10),   # 1 test, 1 validation, 8 training photos
+    (0.1, 0.0, None, 8, 1, 9),
+    (0.1, 0.0, None, 1, 1, 2),
+    (0.1, 0.0, None, 8, 4, 3),    # 2 training photos x 4 windows
+    (0.5, 0.0, None, 4, 1, 7),    # 3 validation photos of 7 (fastai cuts int(0.5 x 7)), 4 training
+    (0.1, 0.0, ("a", "b", "c"), 2, 1, 6),
+])
+def test_min_photos(valid_pct, test_pct, stems, bs, repeats, fewest):
+    from dronefast.data.check import TooFewPhotosError, check_photo_count, min_photos
+    from dronefast.data.split import Split
+
+    split = Split(valid_pct, 42, test_pct, stems)
+    assert min_photos(split, bs, repeats) == fewest
+    check_photo_count(fewest, split, bs, repeats)
+    with pytest.raises(TooFewPhotosError, match=rf"^data: {fewest - 1} photo\(s\) are too few to train on: at least "
+                                                rf"{fewest} are needed for one batch of {bs} "):
+        check_photo_count(fewest - 1, split, bs, repeats, "data")

@@ -123,3 +123,14 @@ def test_bad_settings_are_refused_by_name(given, message):
 
     with pytest.raises(ValueError, match=message):
         TrainConfig(**given)
+
+
+def test_monitor_names_are_the_history_s_columns(tiny_dls):
+    """``--monitor`` is checked at parse time against MONITORS: they must be what a run's history records."""
+    from dronefast.models.learner import drone_learner
+    from dronefast.training.config import MONITORS, TrainConfig
+
+    learn = drone_learner(tiny_dls, "resnet18", pretrained=False)
+    assert set(MONITORS) == {"train_loss", "valid_loss", *(m.name for m in learn.metrics)}  # fastai's recorder
+    with pytest.raises(ValueError, match="monitor must be one of miou, accuracy_mask, valid_loss, train_loss, got 'f'"):
+        TrainConfig(monitor="f")
