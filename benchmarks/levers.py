@@ -31,8 +31,8 @@ from .harness import (
 )
 from .train import Floor
 
-__all__ = ["bench_levers", "lever_settings", "lever_floor", "lever_ratios", "report_lines", "add_arguments", "from_args", "LEVERS",
-           "DEFAULT_LEVERS", "HELP"]
+__all__ = ["bench_levers", "lever_settings", "lever_floor", "lever_ratios", "report_lines", "add_arguments",
+           "from_args", "LEVERS", "DEFAULT_LEVERS", "HELP"]
 
 HELP = "the floor step under each model-side lever"
 #: Model-side levers (each a floor-step variant).

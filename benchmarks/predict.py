@@ -29,7 +29,8 @@ from .harness import (
     resolve_device,
 )
 
-__all__ = ["bench_predict", "window_batches", "compare", "report_lines", "add_arguments", "from_args", "TARGETS", "HELP"]
+__all__ = ["bench_predict", "window_batches", "compare", "report_lines", "add_arguments", "from_args", "TARGETS",
+           "HELP"]
 
 HELP = "tiled prediction vs the bare forward"
 #: The issue's target: tiled prediction at most this many times the bare forward.
