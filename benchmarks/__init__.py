@@ -6,7 +6,9 @@ Modules, one per thing measured, over a shared harness:
     harness   the machinery: variants timed interleaved (round after round, the order rotated) with an injectable
               clock, summaries and ratios, machine info and load, thread and device helpers, generated photos,
               report and option plumbing
-    train     one training epoch: (a) stock fastai, (b) dronefast, (c) the bare floor step; b/c, a/b, accuracy
+    train     one training epoch: (a) the fastai tutorial, (a') fastai with photos resized once, channels-last,
+              dronefast's precision and allocator, (b) dronefast, (c) the bare floor step; b/c, a/b,
+              a'/b, accuracy
     overhead  the training loop's cost per step beyond the model: a tiny network on the bare loop, dronefast's
               streamlined loop and fastai's loop; optimizer and compile levers
     prepare   a naive decode-resize-save loop versus ``dronefast.data.prepare``; full versus draft decoding

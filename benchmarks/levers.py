@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from dronefast.errors import UsageError
 from dronefast.sizes import format_size
@@ -31,8 +31,8 @@ from .harness import (
 )
 from .train import Floor
 
-__all__ = ["bench_levers", "lever_floor", "report_lines", "add_arguments", "from_args", "LEVERS",
-           "DEFAULT_LEVERS", "HELP"]
+__all__ = ["bench_levers", "lever_settings", "lever_floor", "lever_ratios", "report_lines", "add_arguments",
+           "from_args", "LEVERS", "DEFAULT_LEVERS", "HELP"]
 
 HELP = "the floor step under each model-side lever"
 #: Model-side levers (each a floor-step variant).
@@ -42,15 +42,27 @@ DEFAULT_LEVERS = ("fp32", "channels_last", "bf16", "bf16_channels_last")
 N_CLASSES = 24
 
 
+def lever_settings(lever: str) -> Tuple[str, bool, bool]:
+    """``(precision, channels_last, compiled)`` of the floor step under `lever` (one of :data:`LEVERS`;
+    ``threads1`` is the plain step, run with one thread)."""
+    return "bf16" if lever.startswith("bf16") else "fp32", "channels_last" in lever, lever == "compile"
+
+
 def lever_floor(lever: str, arch: str, size: Size, device: Any, seed: int) -> Floor:
     """The :class:`~benchmarks.train.Floor` of one lever (UsageError for bf16 on a GPU without it)."""
     import torch
 
-    precision = "bf16" if lever.startswith("bf16") else "fp32"
+    precision, channels_last, compiled = lever_settings(lever)
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise UsageError("this GPU does not support bf16")
-    return Floor(arch, N_CLASSES, size, device, precision, "channels_last" in lever, 1e-3, seed,
-                 compile_model=lever == "compile")
+    return Floor(arch, N_CLASSES, size, device, precision, channels_last, 1e-3, seed, compile_model=compiled)
+
+
+def lever_ratios(results: Dict[str, Dict[str, Any]]) -> Dict[str, float]:
+    """``fp32_over_<lever>``: the median ``step_s`` of ``fp32`` over each other lever's (empty without fp32)."""
+    base = results["fp32"]["step_s"]["median"] if "fp32" in results else None
+    return {f"fp32_over_{k}": ratio(base, v["step_s"]["median"]) for k, v in results.items()
+            if base and k != "fp32"}
 
 
 def bench_levers(levers: Sequence[str] = DEFAULT_LEVERS, *, size: Size = (200, 300), bs: int = 4,
@@ -86,9 +98,7 @@ def bench_levers(levers: Sequence[str] = DEFAULT_LEVERS, *, size: Size = (200, 3
     times = interleave(fns, steps, timer, contexts)
     results = {k: {"step_s": times.summary(k), "cpu_s": times.cpu_s(k), "page_faults": times.page_faults(k)}
                for k in times.samples}
-    base = results["fp32"]["step_s"]["median"] if "fp32" in results else None
-    ratios = {f"fp32_over_{k}": ratio(base, v["step_s"]["median"]) for k, v in results.items()
-              if base and k != "fp32"}
+    ratios = lever_ratios(results)
     log(f"floor step: {arch} U-Net, batch {bs} at {format_size(size)}, device {dev}, {threads} threads")
     return {"command": "levers", "machine": machine_record(dev, times),
             "settings": {"size": format_size(size), "bs": bs, "arch": arch, "steps": steps, "device": str(dev),

@@ -27,6 +27,11 @@ floor,dronefast,dronefast+fused,floor+compile,dronefast+compile``; a compiled va
 also times each optimizer's step alone over the ResNet-34 U-Net's count of parameter tensors (the tiny network has
 4). ``--profile N`` adds the N functions taking most time per step of one extra (b) epoch (else the first
 variant's) under ``cProfile``.
+
+Host-device synchronisations: on a CUDA device, one more epoch of each variant runs under
+``torch.cuda.set_sync_debug_mode("warn")`` and the warnings torch raises for each synchronising operation are
+counted (:func:`count_syncs`), per epoch and per training step (``syncs``); off CUDA they are not measured
+(``syncs`` is None).
 """
 from __future__ import annotations
 
@@ -60,9 +65,10 @@ from .harness import (
 from .train import Floor, checked_precision, n_total, torch_adamw_opt_func
 
 __all__ = ["OverheadBench", "bench_overhead", "tiny_net", "TinyFloor", "tiny_learner", "opt_func", "parse_variant",
-           "label", "optimizer_steps", "bench_optimizers", "profile_epoch", "variant_results", "compare",
+           "label", "optimizer_steps", "bench_optimizers", "profile_epoch", "count_syncs", "sync_counts",
+           "variant_results", "compare",
            "report_lines", "add_arguments", "from_args", "OVERHEAD_VARIANTS", "LABELS", "LEVERS", "TARGETS", "OPTS",
-           "HELP"]
+           "SYNC_WARNING", "HELP"]
 
 HELP = "the training loop's per-step overhead over the bare loop, with a tiny network"
 #: The variants, in the order they are labelled (a), (b), (c); each may carry levers (:data:`LEVERS`).
@@ -75,6 +81,8 @@ TARGETS = {"overhead_ms_max": 3.0}
 #: Optimizers of (b) and (c): fastai's ``Adam`` (which (b) runs as dronefast's ``LeanAdam``, the same arithmetic),
 #: ``LeanAdam`` itself, torch's ``AdamW`` (foreach) or ``AdamW(fused=True)``.
 OPTS = ("fastai", "lean", "adamw", "fused")
+#: What the warning ``torch.cuda.set_sync_debug_mode("warn")`` raises at each host-device synchronisation says.
+SYNC_WARNING = "called a synchronizing CUDA operation"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -316,6 +324,37 @@ def profile_epoch(fn: Callable[[], Any], steps: int, top: int) -> List[Dict[str,
             for (f, line, name), (_, nc, tt, ct, _) in rows]
 
 
+def count_syncs(fn: Callable[[], Any], set_mode: Optional[Callable[[str], None]] = None) -> int:
+    """Host-device synchronisations during one call of `fn`: the :data:`SYNC_WARNING` warnings raised while
+    `set_mode` (default ``torch.cuda.set_sync_debug_mode``, which needs CUDA) is ``"warn"``; the mode is
+    ``"default"`` again afterwards, also when `fn` raises."""
+    import warnings
+
+    if set_mode is None:
+        import torch
+
+        set_mode = torch.cuda.set_sync_debug_mode
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        set_mode("warn")
+        try:
+            fn()
+        finally:
+            set_mode("default")
+    return sum(SYNC_WARNING in str(w.message) for w in caught)
+
+
+def sync_counts(fns: Dict[str, Callable[[], Any]], steps: int,
+                set_mode: Optional[Callable[[str], None]] = None) -> Dict[str, Dict[str, float]]:
+    """Per variant, the synchronisations of one more epoch (:func:`count_syncs`): ``per_epoch`` and
+    ``per_step`` (over its `steps` training steps; validation and once-an-epoch work included)."""
+    out = {}
+    for name, fn in fns.items():
+        n = count_syncs(fn, set_mode)
+        out[name] = {"per_epoch": n, "per_step": n / steps}
+    return out
+
+
 # ------------------------------------------------------------------------------------------ the run
 
 def _dataloaders(s: OverheadBench, device: Any, work: Path) -> Any:
@@ -399,8 +438,9 @@ def bench_overhead(settings: Optional[OverheadBench] = None, *, log: Callable[[s
     Returns:
         A JSON-ready dict: ``command``, ``machine``, ``settings``, ``variants`` (per variant: ``epoch_s`` summary,
         ``ms_per_step``, ``ms_per_step_min``, ``cpu_s``), ``overhead_ms`` and ``overhead_ms_of_min`` (per step,
-        over the floor), ``ratios``, ``checks``; with ``profile``, ``profile`` (per step, of (b), else of the first
-        variant) and ``profile_variant``; with ``opt_tensors``, ``optimizers`` (:func:`bench_optimizers`).
+        over the floor), ``ratios``, ``checks``, ``syncs`` (:func:`sync_counts` on CUDA, else None); with
+        ``profile``, ``profile`` (per step, of (b), else of the first variant) and ``profile_variant``; with
+        ``opt_tensors``, ``optimizers`` (:func:`bench_optimizers`).
     """
     import torch
 
@@ -424,7 +464,8 @@ def bench_overhead(settings: Optional[OverheadBench] = None, *, log: Callable[[s
                         "epochs": s.epochs, "device": str(dev), "precision": precision,
                         "channels_last": s.channels_last, "progress_bar": s.progress, "opt": s.opt,
                         "compile": s.compile_model, "lr": s.lr, "seed": s.seed, "threads": torch.get_num_threads()},
-           "variants": results, **compare(results)}
+           "variants": results, **compare(results),
+           "syncs": sync_counts(fns, steps) if dev.type == "cuda" else None}
     if s.opt_tensors:
         out["optimizers"] = bench_optimizers(s.opt_tensors, dev, s.epochs, Timer(clock, device=dev))
     profiled = "dronefast" if "dronefast" in fns else next(iter(fns))
@@ -449,6 +490,11 @@ def report_lines(result: Dict[str, Any]) -> List[str]:
         c = result["checks"]
         out.append(f"  (b) - (a): {o['dronefast']:.2f} ms per step (target <= {c['overhead_target_ms']:g}: "
                    f"{'met' if c['overhead_met'] else 'NOT met'})")
+    if result.get("syncs") is None:
+        out.append("  host-device synchronisations: not measured (they need a CUDA device)")
+    else:
+        out.append("  host-device synchronisations per training step (per epoch): " + ", ".join(
+            f"{k} {x['per_step']:.2f} ({x['per_epoch']})" for k, x in result["syncs"].items()))
     if "optimizers" in result:
         o = result["optimizers"]
         out.append(f"  optimizer step over {o['n_tensors']} tensors: "

@@ -29,7 +29,8 @@ from .harness import (
     resolve_device,
 )
 
-__all__ = ["bench_predict", "window_batches", "report_lines", "add_arguments", "from_args", "TARGETS", "HELP"]
+__all__ = ["bench_predict", "window_batches", "compare", "report_lines", "add_arguments", "from_args", "TARGETS",
+           "HELP"]
 
 HELP = "tiled prediction vs the bare forward"
 #: The issue's target: tiled prediction at most this many times the bare forward.
@@ -125,8 +126,6 @@ def bench_predict(*, photo_size: Size = (2000, 3000), size: Size = (200, 300), s
         results[name] = {"s": times.summary(name)}
         if times.peak_bytes(name) is not None:
             results[name]["peak_gpu_bytes"] = times.peak_bytes(name)
-    med = ratio(results["tiled"]["s"]["median"], results["forward"]["s"]["median"])
-    low = ratio(results["tiled"]["s"]["min"], results["forward"]["s"]["min"])
     log(f"photo {format_size(photo_size)}, scale {scale:g} -> {format_size(work_hw)}: {windows} windows of "
         f"{format_size(size)}, batch {batch_size}, {arch}, device {dev}")
     return {"command": "predict", "machine": machine_record(dev, times),
@@ -134,8 +133,15 @@ def bench_predict(*, photo_size: Size = (2000, 3000), size: Size = (200, 300), s
                          "working_size": format_size(work_hw), "windows": windows, "batch_size": batch_size,
                          "overlap": overlap, "arch": arch, "device": str(dev), "bf16": pred.engine.bf16,
                          "repeats": repeats, "threads": torch.get_num_threads()},
-            "variants": results, "ratios": {"tiled_over_forward": med},
-            "ratios_of_min": {"tiled_over_forward": low},
+            "variants": results, **compare(results)}
+
+
+def compare(results: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """``ratios`` and ``ratios_of_min`` (``tiled_over_forward``, of the ``s`` summaries of `results`) and
+    ``checks`` (the median ratio against :data:`TARGETS`)."""
+    med = ratio(results["tiled"]["s"]["median"], results["forward"]["s"]["median"])
+    low = ratio(results["tiled"]["s"]["min"], results["forward"]["s"]["min"])
+    return {"ratios": {"tiled_over_forward": med}, "ratios_of_min": {"tiled_over_forward": low},
             "checks": {"overhead_target": TARGETS["predict_overhead_max"],
                        "overhead_met": med <= TARGETS["predict_overhead_max"]}}
 

@@ -1,15 +1,25 @@
-"""``train``: one epoch (train + validation) of the same U-Net, data, size and batch size on three pipelines.
+"""``train``: one epoch (train + validation) of the same U-Net, data, size and batch size on four pipelines.
 
-* (a) ``stock``: the fastai segmentation tutorial's pipeline (``SegmentationDataLoaders.from_label_func`` over the
-  photo files, ``item_tfms=Resize``, ``batch_tfms=[*aug_transforms(), Normalize]``, fastai's default worker
-  count, ``unet_learner``, fp32), which decodes and resizes every full-size photo on every epoch;
+* (a) ``stock``: the fastai segmentation tutorial's pipeline as written (``SegmentationDataLoaders.from_label_func``
+  over the photo files, ``item_tfms=Resize``, ``batch_tfms=[*aug_transforms(), Normalize]``, fastai's default
+  worker count, ``unet_learner``, fp32, contiguous NCHW tensors, glibc's untuned malloc), which decodes and resizes
+  every full-size photo on every epoch;
+* (a') ``fastai``: what a fastai user writes in a few more lines: the photos and masks resized once beforehand to
+  the training size (fastai's ``resize_images``, masks with NEAREST; :func:`resize_photos`, its seconds reported
+  apart), then (a)'s pipeline over those files with ``learn.to_channelslast()``, (b)'s precision (fastai's
+  ``to_fp16``/``to_bf16`` on a GPU, fp32 on CPU) and (b)'s allocator: it runs in the same process under the
+  ``mallopt`` thresholds dronefast sets (:func:`~dronefast.training.tuning.tune_malloc`, the equivalent of
+  ``MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483647``), which its forked DataLoader workers
+  inherit;
 * (b) ``dronefast``: :func:`~dronefast.data.block.drone_dataloaders` + :func:`~dronefast.models.learner.drone_learner`
   with the levers asked for (``--precision``, ``--no-channels-last``, ``--no-malloc``, ``--workers``);
 * (c) ``floor``: forward, backward and optimizer step (torch AdamW) over batches already in memory on the
   device, plus the validation forwards, with the same levers as (b).
 
-It reports seconds per epoch and per training image, b/c (overhead over the floor), a/b (speed-up over stock)
-and the pixel accuracy (a) and (b) reach. Photos are synthetic (:func:`~benchmarks.harness.photo_dataset`) at
+It reports seconds per epoch and per training image, b/c (overhead over the floor), a/b (speed-up over the
+tutorial) and a'/b (speed-up over the tuned fastai pipeline), the pixel accuracy the learners reach and, per row,
+what was checked after timing: how far its weights moved, its precision and whether its conv weights were
+channels-last. Photos are synthetic (:func:`~benchmarks.harness.photo_dataset`) at
 ``--photo-size`` and cached. The epochs of the variants are interleaved (:func:`~benchmarks.harness.interleave`).
 """
 from __future__ import annotations
@@ -46,13 +56,15 @@ from .harness import (
 )
 
 __all__ = ["TrainBench", "bench_train", "n_total", "Floor", "adamw_kwargs", "torch_adamw_opt_func", "checked_precision",
-           "stock_learner", "dronefast_learner", "quiet", "pixel_accuracy", "variant_results", "compare",
-           "report_lines", "add_arguments", "from_args", "TRAIN_VARIANTS", "LABELS", "TARGETS", "HELP"]
+           "stock_learner", "resize_photos", "fastai_learner", "dronefast_learner", "quiet", "pixel_accuracy",
+           "learner_precision", "model_checks", "variant_results", "compare", "report_lines", "add_arguments",
+           "from_args", "TRAIN_VARIANTS", "LABELS", "TARGETS", "HELP"]
 
-HELP = "stock fastai vs dronefast vs the bare floor, per epoch"
-#: The three pipelines, in the order they are labelled (a), (b), (c).
-TRAIN_VARIANTS = ("stock", "dronefast", "floor")
-LABELS = {"stock": "(a) stock fastai", "dronefast": "(b) dronefast", "floor": "(c) floor"}
+HELP = "fastai (tutorial and tuned) vs dronefast vs the bare floor, per epoch"
+#: The four pipelines, in the order they are labelled (a), (a'), (b), (c).
+TRAIN_VARIANTS = ("stock", "fastai", "dronefast", "floor")
+LABELS = {"stock": "(a) fastai tutorial", "fastai": "(a') fastai tuned", "dronefast": "(b) dronefast",
+          "floor": "(c) floor"}
 #: The issue's targets for the ratios (``*_max``: at most, ``*_min``: at least).
 TARGETS = {"train_overhead_max_cpu": 1.10, "train_overhead_max_cuda": 1.05, "train_speedup_min_cpu": 1.5,
            "gpu_epoch_s_max": 1.5}
@@ -71,20 +83,22 @@ class TrainBench:
         epochs: timed epochs of each variant (rounds); the medians are reported.
         device: ``cpu``, ``cuda`` or None/``auto``.
         precision: ``auto`` (as ``dronefast.train``: bf16/fp16 on GPU, fp32 on CPU), ``fp32``, ``bf16`` or ``fp16``
-            for (b) and (c); (a) stays fp32 as the tutorial.
-        channels_last: channels-last memory format for (b) (fastai's ``ChannelsLast``) and (c).
-        workers: DataLoader workers of (b); stock_workers: of (a) (None: fastai's default, all cores up to 16).
+            for (a'), (b) and (c); (a) stays fp32 as the tutorial.
+        channels_last: channels-last memory format for (a') (``learn.to_channelslast()``), (b) (fastai's
+            ``ChannelsLast``) and (c).
+        workers: DataLoader workers of (b); stock_workers: of (a) and (a') and of the resizing of (a') (None:
+            fastai's default, all cores up to 16).
         lr: constant learning rate of every epoch.
-        valid_pct, seed: the random split (the same for (a) and (b)) and the initialisation seed.
+        valid_pct, seed: the random split (the same for (a), (a') and (b)) and the initialisation seed.
         variants: which of :data:`TRAIN_VARIANTS` to run.
         work: cache folder of generated photos (default :func:`~benchmarks.harness.default_work_dir`).
-        acc_tol: largest pixel-accuracy difference between (a) and (b) still called "the same".
+        acc_tol: largest pixel-accuracy difference between (a) or (a') and (b) still called "the same".
         malloc: tune glibc malloc first, as ``dronefast.train`` does; (a) then runs each epoch under glibc's
-            untuned steady state (:func:`~dronefast.training.tuning.glibc_default_malloc`).
+            untuned steady state (:func:`~dronefast.training.tuning.glibc_default_malloc`), (a') tuned as (b).
         opt: optimizer of (b): ``fastai`` (its ``Adam``) or ``torch`` (:func:`torch_adamw_opt_func`, fused on
             CUDA); (c) always uses torch's AdamW (foreach).
         cudnn_benchmark: ``torch.backends.cudnn.benchmark = True`` (CUDA; every variant).
-        progress: keep fastai's progress bar in (b) (to measure its cost; (a) never has one).
+        progress: keep fastai's progress bar in (b) (to measure its cost; (a) and (a') never have one).
     """
 
     data: Optional[PathLike] = None
@@ -234,7 +248,7 @@ class Floor:
             self.evaluate(x)
 
 
-# ------------------------------------------------------------------------------------------ (a) and (b)
+# ------------------------------------------------------------------------------------------ (a), (a') and (b)
 
 def quiet(learn: Any, progress: bool = False) -> None:
     """No printed epoch lines and, unless `progress`, no progress bar (fastai's formats the smoothed loss
@@ -273,6 +287,40 @@ def stock_learner(layout: Any, s: TrainBench, device: Any) -> Any:
     return learn
 
 
+def resize_photos(layout: Any, size: Size, dest: Path, workers: Optional[int] = None) -> Any:
+    """The photos and masks of `layout` resized once, as a fastai user does before training: fastai's
+    ``resize_images`` into a fresh `dest` so that the larger side is ``max(size)`` (``size = (H, W)``; photos
+    bilinear as JPEG quality 92, masks NEAREST so that class ids stay ids). Returns the layout of the copies.
+    `workers`: its processes (0: this one; None: fastai's default)."""
+    import shutil
+    from dataclasses import replace as with_dirs
+
+    from fastai.vision.utils import resize_images
+    from PIL import Image
+
+    shutil.rmtree(dest, ignore_errors=True)
+    images, masks = dest / "original_images", dest / "label_images_semantic"
+    kw: Dict[str, Any] = {"max_size": max(size)} | ({} if workers is None else {"max_workers": workers})
+    resize_images(layout.image_dir, dest=images, quality=92, **kw)
+    resize_images(layout.mask_dir, dest=masks, n_channels=1 if layout.mask_format == "id" else 3,
+                  resample=Image.Resampling.NEAREST, **kw)
+    return with_dirs(layout, image_dir=images, mask_dir=masks)
+
+
+def fastai_learner(resized: Any, s: TrainBench, device: Any, precision: str) -> Any:
+    """(a'): (a)'s pipeline over the pre-resized layout `resized` (:func:`resize_photos`) with (b)'s precision
+    (``to_fp16``/``to_bf16`` on a GPU) and, unless ``s.channels_last`` is off, ``learn.to_channelslast()``."""
+    import fastai.callback.channelslast  # noqa: F401 (adds Learner.to_channelslast, as fastai.vision.all does)
+
+    from dronefast.training.precision import set_precision
+
+    learn = stock_learner(resized, s, device)
+    set_precision(learn, precision)
+    if s.channels_last:
+        learn.to_channelslast(use_amp=False)  # its default would add fp16 autocast, the precision is set above
+    return learn
+
+
 def dronefast_learner(dls: Any, s: TrainBench, device: Any, precision: str) -> Any:
     """(b): :func:`~dronefast.models.learner.drone_learner` with the levers of `s`, as ``dronefast.train`` sets
     them up."""
@@ -292,6 +340,42 @@ def dronefast_learner(dls: Any, s: TrainBench, device: Any, precision: str) -> A
     if s.channels_last:
         learn.add_cb(ChannelsLast())  # as dronefast.train does
     return streamline(learn)
+
+
+def learner_precision(learn: Any) -> str:
+    """The precision a fastai learner trains in, read from its callbacks: ``fp16``/``bf16`` (fastai's
+    ``MixedPrecision``, dronefast's ``CPUAutocast``) or ``fp32``."""
+    from fastai.callback.fp16 import MixedPrecision
+
+    from dronefast.training.callbacks import CPUAutocast
+
+    for cb in learn.cbs:
+        if isinstance(cb, MixedPrecision):
+            return str(cb.amp_mode.value)
+        if isinstance(cb, CPUAutocast):
+            return "bf16"
+    return "fp32"
+
+
+def _weight_norms(model: Any) -> Any:
+    """The norm of each parameter tensor of `model` (float64, on the CPU)."""
+    import torch
+
+    with torch.no_grad():
+        return torch.stack([p.detach().double().norm() for p in model.parameters()]).cpu()
+
+
+def model_checks(model: Any, norms_before: Any) -> Dict[str, Any]:
+    """What a row really did to its `model`: ``weight_change`` (relative change of its per-tensor weight norms
+    since `norms_before`: 0 for a row that did not train) and ``channels_last_weights`` (every 3x3-or-larger
+    conv weight in channels-last memory format)."""
+    import torch
+
+    after = _weight_norms(model)
+    convs = [p for p in model.parameters() if p.dim() == 4 and p.shape[-1] * p.shape[-2] > 1]
+    return {"weight_change": float((after - norms_before).norm() / norms_before.norm()),
+            "channels_last_weights": bool(convs) and all(
+                p.is_contiguous(memory_format=torch.channels_last) for p in convs)}
 
 
 def pixel_accuracy(learn: Any) -> float:
@@ -336,20 +420,25 @@ def _dataloaders(layout: Any, s: TrainBench, device: Any) -> Any:
     return dls
 
 
-def _variants(s: TrainBench, layout: Any, dls: Any, device: Any, precision: str
-              ) -> Tuple[Dict[str, Callable[[], Any]], Dict[str, Any]]:
-    """``(name -> one timed epoch, name -> learner)`` of the variants asked for, in (a), (b), (c) order."""
+def _variants(s: TrainBench, layouts: Dict[str, Any], dls: Any, device: Any, precision: str
+              ) -> Tuple[Dict[str, Callable[[], Any]], Dict[str, Any], Dict[str, Any]]:
+    """``(name -> one timed epoch, name -> learner, name -> model)`` of the variants asked for, in
+    :data:`TRAIN_VARIANTS` order; `layouts`: ``"photos"`` and, for (a'), ``"resized"``."""
     learners: Dict[str, Any] = {}
     if "stock" in s.variants:
-        learners["stock"] = stock_learner(layout, s, device)
+        learners["stock"] = stock_learner(layouts["photos"], s, device)
+    if "fastai" in s.variants:
+        learners["fastai"] = fastai_learner(layouts["resized"], s, device, precision)
     if "dronefast" in s.variants:
         learners["dronefast"] = dronefast_learner(dls, s, device, precision)
     fns: Dict[str, Callable[[], Any]] = {k: (lambda learn=learn: learn.fit(1, s.lr)) for k, learn in learners.items()}
+    models = {k: learn.model for k, learn in learners.items()}
     if "floor" in s.variants:
-        floor = Floor(s.arch, len(layout.classes), s.size, device, precision, s.channels_last, s.lr, s.seed)
+        floor = Floor(s.arch, len(layouts["photos"].classes), s.size, device, precision, s.channels_last, s.lr,
+                      s.seed)
         train_b, valid_b = floor.prepare(list(dls.train)), floor.prepare(list(dls.valid))
-        fns["floor"] = lambda: floor.epoch(train_b, valid_b)
-    return {k: fns[k] for k in TRAIN_VARIANTS if k in fns}, learners
+        fns["floor"], models["floor"] = (lambda: floor.epoch(train_b, valid_b)), floor.model
+    return {k: fns[k] for k in TRAIN_VARIANTS if k in fns}, learners, models
 
 
 def _warm_up(s: TrainBench, n_out: int, dls: Any, device: Any, precision: str) -> float:
@@ -381,11 +470,13 @@ def variant_results(timings: Timings, n_train: int) -> Dict[str, Dict[str, Any]]
 
 def compare(results: Dict[str, Dict[str, Any]], device_type: str, acc_tol: float) -> Dict[str, Any]:
     """``ratios`` (of medians), ``ratios_of_min``, ``ratios_of_cpu`` and ``checks`` of the variants present:
-    ``dronefast_over_floor`` (b/c, against its target) and ``stock_over_dronefast`` (a/b, against its target,
-    with the accuracy difference, which needs ``accuracy`` in both results)."""
+    ``dronefast_over_floor`` (b/c, against its target), ``stock_over_dronefast`` (a/b, against the speed-up
+    target, which was written against the tutorial's pipeline) and ``fastai_over_dronefast`` (a'/b, no target),
+    each speed-up with its accuracy difference (``accuracy_diff``/``same_accuracy`` for a,
+    ``fastai_accuracy_diff``/``fastai_same_accuracy`` for a'; they need ``accuracy`` in both results)."""
     out: Dict[str, Any] = {"ratios": {}, "ratios_of_min": {}, "ratios_of_cpu": {}, "checks": {}}
     checks = out["checks"]
-    for a, b in (("dronefast", "floor"), ("stock", "dronefast")):
+    for a, b in (("dronefast", "floor"), ("stock", "dronefast"), ("fastai", "dronefast")):
         if a not in results or b not in results:
             continue
         key = f"{a}_over_{b}"
@@ -398,13 +489,16 @@ def compare(results: Dict[str, Dict[str, Any]], device_type: str, acc_tol: float
     if "stock_over_dronefast" in out["ratios"]:
         checks["speedup_target"] = TARGETS["train_speedup_min_cpu"]
         checks["speedup_met"] = out["ratios"]["stock_over_dronefast"] >= checks["speedup_target"]
-        diff = abs(results["stock"]["accuracy"] - results["dronefast"]["accuracy"])
-        checks.update(accuracy_diff=diff, accuracy_tol=acc_tol, same_accuracy=diff <= acc_tol)
+    for name, prefix in (("stock", ""), ("fastai", "fastai_")):
+        if f"{name}_over_dronefast" in out["ratios"]:
+            diff = abs(results[name]["accuracy"] - results["dronefast"]["accuracy"])
+            checks.update({f"{prefix}accuracy_diff": diff, "accuracy_tol": acc_tol,
+                           f"{prefix}same_accuracy": diff <= acc_tol})
     return out
 
 
 def _settings(s: TrainBench, data: Path, generated: bool, dls: Any, device: Any, precision: str,
-              malloc_ok: Optional[bool]) -> Dict[str, Any]:
+              malloc_ok: Optional[bool], untuned: Sequence[str]) -> Dict[str, Any]:
     """The ``settings`` record of a result: what was asked for and what it came to."""
     import torch
 
@@ -413,14 +507,16 @@ def _settings(s: TrainBench, data: Path, generated: bool, dls: Any, device: Any,
             "precision": precision, "channels_last": s.channels_last, "workers": s.workers,
             "stock_workers": s.stock_workers if s.stock_workers is not None else "fastai default", "lr": s.lr,
             "valid_pct": s.valid_pct, "seed": s.seed, "n_train": len(dls.train_ds), "n_valid": len(dls.valid_ds),
-            "steps_per_epoch": len(dls.train), "malloc_tuned": malloc_ok, "opt": s.opt,
+            "steps_per_epoch": len(dls.train), "malloc_tuned": malloc_ok, "malloc_untuned_variants": list(untuned),
+            "opt": s.opt,
             "cudnn_benchmark": bool(device.type == "cuda" and torch.backends.cudnn.benchmark),
             "progress_bar": s.progress, "threads": torch.get_num_threads()}
 
 
 def bench_train(settings: Optional[TrainBench] = None, *, log: Callable[[str], None] = print,
                 clock: Clock = time.perf_counter, **changes: Any) -> Dict[str, Any]:
-    """Time one epoch of (a) stock fastai, (b) dronefast and (c) the bare floor, interleaved.
+    """Time one epoch of (a) the fastai tutorial, (a') tuned fastai, (b) dronefast and (c) the bare floor,
+    interleaved.
 
     Args:
         settings: a :class:`TrainBench` (default: all defaults); `changes` set single fields by name.
@@ -429,8 +525,10 @@ def bench_train(settings: Optional[TrainBench] = None, *, log: Callable[[str], N
 
     Returns:
         A JSON-ready dict: ``command``, ``machine``, ``settings``, ``setup_s``, ``variants`` (per variant:
-        ``epoch_s`` summary, ``s_per_image``, ``images_per_s``, ``cpu_s``, ``page_faults``, ``accuracy`` for (a)
-        and (b), ``peak_gpu_bytes`` on CUDA), ``ratios``, ``ratios_of_min``, ``ratios_of_cpu`` and ``checks``.
+        ``epoch_s`` summary, ``s_per_image``, ``images_per_s``, ``cpu_s``, ``page_faults``, ``weight_change``,
+        ``channels_last_weights`` (:func:`model_checks`), ``accuracy`` and ``precision`` for the learners,
+        ``peak_gpu_bytes`` on CUDA), ``ratios``, ``ratios_of_min``, ``ratios_of_cpu`` and ``checks``; with (a'),
+        ``settings["resized"]`` (its files) and ``setup_s["fastai_resize"]``.
     """
     import torch
 
@@ -453,16 +551,31 @@ def bench_train(settings: Optional[TrainBench] = None, *, log: Callable[[str], N
     log(f"train/valid: {len(dls.train_ds)}/{len(dls.valid_ds)} images at {format_size(s.size)} (WxH), batch "
         f"{s.bs}, {len(dls.train)} steps per epoch, {s.arch} (random init), device {dev}, precision {precision}"
         f"{', channels-last' if s.channels_last else ''}")
-    fns, learners = _variants(s, layout, dls, dev, precision)
+    layouts = {"photos": layout}
+    if "fastai" in s.variants:
+        t0 = time.perf_counter()
+        layouts["resized"] = resize_photos(layout, s.size, _resized_dir(s, data), s.stock_workers)
+        setup["fastai_resize"] = time.perf_counter() - t0
+    fns, learners, models = _variants(s, layouts, dls, dev, precision)
+    norms = {k: _weight_norms(m) for k, m in models.items()}
     setup["warmup"] = _warm_up(s, len(layout.classes), dls, dev, precision)
     untuned = {"stock": glibc_default_malloc} if malloc_ok and "stock" in fns else {}
     timings = interleave(fns, s.epochs, Timer(clock, device=dev), contexts=untuned)
     results = variant_results(timings, len(dls.train_ds))
+    for name, model in models.items():
+        results[name].update(model_checks(model, norms[name]))
     for name, learn in learners.items():
-        results[name]["accuracy"] = pixel_accuracy(learn)
-    return {"command": "train", "machine": machine_record(dev, timings),
-            "settings": _settings(s, data, generated, dls, dev, precision, malloc_ok), "setup_s": setup,
+        results[name].update(accuracy=pixel_accuracy(learn), precision=learner_precision(learn))
+    settings = _settings(s, data, generated, dls, dev, precision, malloc_ok, list(untuned))
+    if "resized" in layouts:
+        settings["resized"] = str(layouts["resized"].image_dir.parent)
+    return {"command": "train", "machine": machine_record(dev, timings), "settings": settings, "setup_s": setup,
             "variants": results, **compare(results, dev.type, s.acc_tol)}
+
+
+def _resized_dir(s: TrainBench, data: Path) -> Path:
+    """Where (a') keeps its resized copy of `data`: in the work folder, named after the data and the size."""
+    return Path(s.work or default_work_dir()) / f"resized-{data.name}-{format_size(s.size)}"
 
 
 # ------------------------------------------------------------------------------------------ report, command line
@@ -476,22 +589,35 @@ def report_lines(result: Dict[str, Any]) -> List[str]:
         line = (f"  {x['label']:<18} epoch {format_seconds(x['epoch_s'])}  {x['s_per_image']:.3f} s/image, "
                 f"{x['images_per_s']:.1f} images/s, CPU {x['cpu_s']:.1f} s")
         if "accuracy" in x:
-            line += f", pixel accuracy {x['accuracy']:.4f}"
+            line += f", pixel accuracy {x['accuracy']:.4f}, {x['precision']}"
+        if "weight_change" in x:
+            line += (f", weights moved {x['weight_change']:.2e}"
+                     f"{', channels-last' if x['channels_last_weights'] else ', NCHW'}")
         if "peak_gpu_bytes" in x:
             line += f", peak GPU memory {gib(x['peak_gpu_bytes'])}"
         out.append(line)
+    if "fastai_resize" in result.get("setup_s", {}):
+        out.append(f"  (a') resized the photos once beforehand in {result['setup_s']['fastai_resize']:.1f} s "
+                   "(not in its epochs)")
     rm, rc = result["ratios_of_min"], result["ratios_of_cpu"]
     if "dronefast_over_floor" in r:
         out.append(f"  b/c overhead over the floor: {r['dronefast_over_floor']:.3f} "
                    f"(target <= {c['overhead_target']:.2f}; fastest epochs: {rm['dronefast_over_floor']:.3f}, "
                    f"CPU time: {rc['dronefast_over_floor']:.3f})")
     if "stock_over_dronefast" in r:
-        out.append(f"  a/b speed-up over stock fastai: {r['stock_over_dronefast']:.3f} "
+        out.append(f"  a/b speed-up over the fastai tutorial: {r['stock_over_dronefast']:.3f} "
                    f"(target >= {c['speedup_target']:.2f}; fastest epochs: {rm['stock_over_dronefast']:.3f}, "
                    f"CPU time incl. workers: {rc['stock_over_dronefast']:.3f})")
-        out.append(f"  accuracy a vs b: |{v['stock']['accuracy']:.4f} - {v['dronefast']['accuracy']:.4f}| = "
-                   f"{c['accuracy_diff']:.4f} {'<=' if c['same_accuracy'] else '>'} {c['accuracy_tol']} "
-                   f"({'same within noise' if c['same_accuracy'] else 'DIFFERENT'})")
+    if "fastai_over_dronefast" in r:
+        out.append(f"  a'/b speed-up over tuned fastai: {r['fastai_over_dronefast']:.3f} (no target; fastest "
+                   f"epochs: {rm['fastai_over_dronefast']:.3f}, CPU time incl. workers: "
+                   f"{rc['fastai_over_dronefast']:.3f})")
+    for name, prefix, tag in (("stock", "", "a"), ("fastai", "fastai_", "a'")):
+        if f"{prefix}accuracy_diff" in c:
+            same = c[f"{prefix}same_accuracy"]
+            out.append(f"  accuracy {tag} vs b: |{v[name]['accuracy']:.4f} - {v['dronefast']['accuracy']:.4f}| = "
+                       f"{c[f'{prefix}accuracy_diff']:.4f} {'<=' if same else '>'} {c['accuracy_tol']} "
+                       f"({'same within noise' if same else 'DIFFERENT'})")
     return out
 
 
@@ -515,15 +641,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=positive_int, default=2, help="timed epochs per variant (interleaved rounds)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
-                   help="precision of (b) and (c), auto as dronefast.train; (a) stays fp32 like the tutorial")
+                   help="precision of (a'), (b) and (c), auto as dronefast.train; (a) stays fp32 like the tutorial")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false",
-                   help="contiguous (NCHW) tensors in (b) and (c); by default channels-last, as dronefast.train")
+                   help="contiguous (NCHW) tensors in (a'), (b) and (c); by default channels-last, as "
+                        "dronefast.train")
     p.add_argument("--workers", type=at_least(0), default=0, help="DataLoader workers of (b)")
     p.add_argument("--stock-workers", type=at_least(0), default=None,
-                   help="DataLoader workers of (a); None: fastai's default (all cores up to 16)")
+                   help="DataLoader workers of (a) and (a') and processes of (a')'s resizing; None: fastai's "
+                        "default (all cores up to 16)")
     p.add_argument("--no-malloc", dest="malloc", action="store_false",
-                   help="leave glibc malloc untuned in (b) and (c); by default they run tuned as dronefast.train "
-                        "does (dronefast.training.tuning), and (a) untuned")
+                   help="leave glibc malloc untuned in (a'), (b) and (c); by default they run tuned as "
+                        "dronefast.train does (dronefast.training.tuning), and (a) untuned")
     p.add_argument("--opt", default="fastai", choices=("fastai", "torch"),
                    help="optimizer of (b): fastai's Adam or torch's AdamW (fused on CUDA) in OptimWrapper")
     p.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark (CUDA)")

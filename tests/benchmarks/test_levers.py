@@ -1,26 +1,23 @@
-"""Tests of benchmarks.levers: one tiny in-process run of ``python -m benchmarks levers`` on a scripted clock
-(exact medians and ratios in its JSON; the thread count restored)."""
+"""Tests of benchmarks.levers on chosen numbers: what each lever changes in the floor step, and the ratios to
+fp32 (the timed model runs themselves are the benchmark's, not the tests')."""
 from __future__ import annotations
 
-import json
-
-import torch
-
-from benchmarks.__main__ import main
+from benchmarks.levers import LEVERS, lever_ratios, lever_settings
 
 
-def test_levers_json_on_a_scripted_clock(tmp_path, scripted_clock):
-    # the warm-up round (fp32, threads1), then one timed round (fp32, threads1); rounds rotate (test_harness)
-    clock = scripted_clock([9.0, 9.0, 4.0, 2.0])
-    out = tmp_path / "lev.json"
-    threads = torch.get_num_threads()
-    assert main(["levers", "--threads", "2", "--levers", "fp32,threads1", "--size", "48x32", "--bs", "2",
-                 "--arch", "resnet18", "--steps", "1", "--device", "cpu", "--json", str(out)], clock=clock) == 0
-    assert clock.done() and torch.get_num_threads() == threads
-    r = json.loads(out.read_text())
-    assert set(r) == {"command", "machine", "settings", "compile_warmup_s", "variants", "ratios", "argv"}
-    v = r["variants"]
-    assert v["fp32"]["step_s"]["samples"] == [4.0] and v["threads1"]["step_s"]["samples"] == [2.0]
-    assert r["ratios"] == {"fp32_over_threads1": 2.0} and r["compile_warmup_s"] is None
-    assert r["settings"]["threads"] == 2 and r["settings"]["levers"] == ["fp32", "threads1"]
-    assert v["fp32"]["cpu_s"] >= 0 and v["fp32"]["page_faults"] >= 0
+def test_each_lever_changes_what_it_names():
+    settings = {lever: lever_settings(lever) for lever in LEVERS}
+    assert settings == {"fp32": ("fp32", False, False), "channels_last": ("fp32", True, False),
+                        "bf16": ("bf16", False, False), "bf16_channels_last": ("bf16", True, False),
+                        "threads1": ("fp32", False, False), "compile": ("fp32", False, True)}
+
+
+def test_ratios_are_fp32_over_each_other_lever():
+    def res(median):
+        return {"step_s": {"median": median}}
+
+    out = lever_ratios({"fp32": res(4.0), "channels_last": res(3.2), "bf16": res(1.0), "threads1": res(8.0)})
+    assert out == {"fp32_over_channels_last": 1.25, "fp32_over_bf16": 4.0, "fp32_over_threads1": 0.5}
+    assert lever_ratios({"bf16": res(1.0)}) == {}
+    nan = lever_ratios({"fp32": res(4.0), "bf16": res(0.0)})["fp32_over_bf16"]
+    assert nan != nan  # NaN, not a division error

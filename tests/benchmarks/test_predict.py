@@ -1,31 +1,38 @@
-"""Tests of benchmarks.predict: the windows it times are those the Predictor cuts, and one tiny in-process run of
-``python -m benchmarks predict`` on a scripted clock (exact medians and ratio in its JSON)."""
+"""Tests of benchmarks.predict: the windows it times as the bare forward are those the Predictor cuts and blends,
+and the comparison against the target on chosen numbers."""
 from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from benchmarks.__main__ import main
-
-TINY = ["--threads", "1", "--photo-size", "128x96", "--size", "48x32", "--scale", "0.5", "--arch", "resnet18",
-        "--batch-size", "3", "--device", "cpu"]
+from benchmarks.predict import TARGETS, compare
 
 
-def test_predict_json_on_a_scripted_clock(tmp_path, bench_work, scripted_clock):
-    clock = scripted_clock([3.0, 2.0, 2.0, 5.0])   # tiled, forward / forward, tiled (warm-ups are not timed)
+def test_compare_tiled_over_forward_against_the_target():
+    def res(median, low):
+        return {"s": {"median": median, "min": low}}
+
+    out = compare({"tiled": res(2.3, 1.5), "forward": res(2.0, 1.5)})
+    assert out["ratios"] == {"tiled_over_forward": pytest.approx(1.15)}
+    assert out["ratios_of_min"] == {"tiled_over_forward": 1.0}
+    assert out["checks"]["overhead_target"] == TARGETS["predict_overhead_max"] == 1.15
+    assert compare({"tiled": res(2.4, 2.4), "forward": res(2.0, 2.0)})["checks"]["overhead_met"] is False
+    assert compare({"tiled": res(2.2, 2.2), "forward": res(2.0, 2.0)})["checks"]["overhead_met"] is True
+
+
+def test_predict_runs_the_predictors_plan(tmp_path, bench_work):
     out = tmp_path / "pred.json"
-    assert main(["predict", *TINY, "--repeats", "2", "--work", str(bench_work), "--json", str(out)], clock=clock) == 0
-    assert clock.done()
+    assert main(["predict", "--threads", "1", "--photo-size", "128x96", "--size", "48x32", "--scale", "0.5",
+                 "--arch", "resnet18", "--batch-size", "3", "--device", "cpu", "--repeats", "1",
+                 "--work", str(bench_work), "--json", str(out)]) == 0
     r = json.loads(out.read_text())
-    assert set(r) == {"command", "machine", "settings", "variants", "ratios", "ratios_of_min", "checks", "argv"}
     s = r["settings"]
     assert s["working_size"] == "64x48" and s["windows"] == 4   # 2 x 2 windows of 48x32 with overlap 0.25
     assert (s["batch_size"], s["bf16"], s["threads"]) == (3, False, 1)
-    v = r["variants"]
-    assert v["tiled"]["s"]["samples"] == [3.0, 5.0] and v["forward"]["s"]["samples"] == [2.0, 2.0]
-    assert r["ratios"] == {"tiled_over_forward": 2.0} and r["ratios_of_min"] == {"tiled_over_forward": 1.5}
-    assert r["checks"] == {"overhead_target": 1.15, "overhead_met": False}
+    assert [len(r["variants"][k]["s"]["samples"]) for k in ("tiled", "forward")] == [1, 1]
 
 
 def test_window_batches_are_the_predictors_windows(bench_work):
