@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from dronefast.app.picture import BELOW_TINT, DISC_COLOUR, HAZARD_TINT, SAFE_TINT
-from tests.app.support import ROOT, SCREENSHOT, STAND_IN_MIN_P_SAFE, require
+from tests.app.support import ROOT, SCREENSHOT, SCREENSHOT_MODEL, STAND_IN_MIN_P_SAFE, require
 
 require("gradio", 'pip install -e ".[app]"')
 require("playwright", "pip install playwright")
@@ -86,6 +86,8 @@ def test_upload_shows_class_map_shares_and_landing_spots(page, served, tmp_path)
     page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
     if SCREENSHOT:
         save_screenshot(page, ROOT / SCREENSHOT, tmp_path)
+    if SCREENSHOT_MODEL:
+        return  # what follows counts on the stand-in model's confidence (never 0.99 sure), not a trained model's
 
     before = page.evaluate("() => document.querySelector('#overlay img').src")
     page.locator("#opacity input[type=range]").fill("0.9")
@@ -199,7 +201,9 @@ def test_phone_width_layout(browser, served, tmp_path):
         assert headers and all(lines <= words[text] for text, lines in headers), headers  # never inside a word
         page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
         set_number(page, "#clearance-px", "500")
-        assert wait_for_abstention(page).startswith("NO LANDING SPOT: no safe area is wide enough")
+        # a trained model (DRONEFAST_SCREENSHOT_MODEL) may abstain for being unsure before the width counts
+        why = "" if SCREENSHOT_MODEL else "no safe area is wide enough"
+        assert wait_for_abstention(page).startswith(f"NO LANDING SPOT: {why}")
         assert_fully_visible(page, "#landing-banner .df-banner")
         page.screenshot(path=str(tmp_path / "phone-abstains.png"), full_page=True)
     finally:
