@@ -1,6 +1,8 @@
 """Shared fixtures: tiny synthetic datasets made by dronefast.sample (never real data), in both layouts."""
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import socket
 import urllib.error
@@ -142,3 +144,23 @@ def exported(tmp_path_factory, run_folder) -> Path:
     out = tmp_path_factory.mktemp("tiny-export") / "export"
     export_onnx(run_folder, out, int8=True, force=True, min_int8_agreement=1.01, n_calibration=4, n_check=2)
     return out
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """``full_disk(*names)``: from then on ``os.write`` fails with ENOSPC on the temporary files of the outputs with
+    these file names (``.<stem>.<random>.tmp<suffix>``, :func:`dronefast.outputs.atomic_path`), as a full disk
+    would; other writes go on. Reads ``/proc/self/fd`` (Linux)."""
+    write = os.write
+
+    def fill(*names: str) -> None:
+        targets = [(f".{Path(n).stem}.", Path(n).suffix) for n in names]
+
+        def full(fd, data):
+            name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+            if any(name.startswith(stem) and name.endswith(suffix) for stem, suffix in targets):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return write(fd, data)
+
+        monkeypatch.setattr(os, "write", full)
+    return fill

@@ -640,20 +640,13 @@ def test_writers_raise_one_output_error_and_leave_the_old_file(tmp_path, deny_wr
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc/self/fd")
-def test_a_full_disk_in_predict_leaves_no_truncated_output(model, tiny, tmp_path, monkeypatch):
+def test_a_full_disk_in_predict_leaves_no_truncated_output(model, tiny, tmp_path, full_disk):
     """The disk is full when the overlay JPEG is written: refused naming it, no file under a final name that is not
     complete (the colour map, written before, is whole; the mask, written last, is not there)."""
     from dronefast.cli.predict import main as predict_main
 
     out = tmp_path / "out"
-    write = os.write
-
-    def full_disk(fd, data):
-        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".000.overlay."):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return write(fd, data)
-
-    monkeypatch.setattr(os, "write", full_disk)
+    full_disk("000.overlay.jpg")
     before = snapshot(tiny)
     res = run_cli(predict_main, [model, tiny / "original_images" / "000.jpg", "--out", out, "--no-progress"])
     assert_refused(res, out / "000.overlay.jpg", "cannot write (No space left on device)", one_line=False)

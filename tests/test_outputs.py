@@ -1,4 +1,3 @@
-import errno
 import json
 import os
 import sys
@@ -50,30 +49,16 @@ def test_ensure_outside(tmp_path):
 
 # ------------------------------------------------------------------------------------------ a disk filling up
 
-def _full_disk_for(monkeypatch, *stems):
-    """``os.write`` fails with ENOSPC on the temporary files of the targets with these `stems` (what a full disk
-    does to dronefast's writes, which all go through it); other writes go on."""
-    write = os.write
-
-    def full(fd, data):
-        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
-        if any(name.startswith(f".{s}.") for s in stems):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return write(fd, data)
-
-    monkeypatch.setattr(os, "write", full)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
 @pytest.mark.parametrize("writer", ["jpeg", "png", "text", "torch", "figure"])
-def test_a_full_disk_is_one_output_error_and_leaves_the_old_file(tmp_path, monkeypatch, writer):
+def test_a_full_disk_is_one_output_error_and_leaves_the_old_file(tmp_path, full_disk, writer):
     import matplotlib.pyplot as plt
     import torch
 
     names = {"jpeg": "a.overlay.jpg", "png": "a.png", "text": "a.txt", "torch": "a.pth", "figure": "a.png"}
     f = tmp_path / names[writer]
     f.write_bytes(b"old")
-    _full_disk_for(monkeypatch, f.name.split(".")[0])
+    full_disk(f.name)
     with pytest.raises(OutputError) as e:
         if writer in ("jpeg", "png"):
             save_image(np.zeros((64, 96, 3), np.uint8), f, **({"quality": 90} if writer == "jpeg" else {}))

@@ -14,11 +14,12 @@ import math
 from typing import Optional, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from ..data.classes import ClassTable
 from ..landing.options import LandingOptions
 from ..landing.policy import resolve_policy
+from ..landing.render import label_font
 from ..landing.spots import landable
 
 __all__ = ["decision_picture", "p_safe_picture", "banner_html", "SAFE_TINT", "HAZARD_TINT", "DISC_COLOUR",
@@ -34,13 +35,6 @@ GREY_SCALE = 0.8
 DISC_COLOUR = (255, 230, 0)
 #: P(safe) below the threshold, on the P(safe) map (blended at 0.4 over the grey).
 BELOW_TINT = (0, 60, 160)
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # old Pillow or no FreeType: fixed bitmap font
-        return ImageFont.load_default()
 
 
 def _tinted(photo: np.ndarray, ok: np.ndarray, hazard: np.ndarray) -> np.ndarray:
@@ -73,7 +67,7 @@ def decision_picture(photo: np.ndarray, class_map: np.ndarray, p_safe: Optional[
     h, w = class_map.shape
     draw = ImageDraw.Draw(img)
     lw = max(1, round(min(h, w) / 200))
-    font = _font(max(10, min(h, w) // 22))
+    font = label_font(max(10, min(h, w) // 22))
     r = clearance_px if math.isfinite(clearance_px) else max(h, w)
     for s in reversed(list(spots)):  # the best drawn last, on top
         x, y = s["x"], s["y"]

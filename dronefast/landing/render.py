@@ -11,14 +11,15 @@ from ..data.classes import ClassTable
 from .policy import Hazards, as_class_map, resolve_policy
 from .spots import LandingSpot
 
-__all__ = ["landing_overlay", "SAFE_TINT", "HAZARD_TINT", "SPOT_COLOUR"]
+__all__ = ["landing_overlay", "label_font", "SAFE_TINT", "HAZARD_TINT", "SPOT_COLOUR"]
 
 SAFE_TINT = (0, 255, 0)
 HAZARD_TINT = (255, 0, 0)
 SPOT_COLOUR = (255, 255, 0)
 
 
-def _font(size: int):
+def label_font(size: int):
+    """Pillow's default font at `size` px (its fixed bitmap font where Pillow is old or has no FreeType)."""
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # old Pillow or no FreeType: fixed bitmap font
@@ -66,7 +67,7 @@ def landing_overlay(image: Optional[Union[Image.Image, np.ndarray]], class_map: 
 
     draw = ImageDraw.Draw(img)
     lw = max(1, round(min(h, w) / 250))
-    font = _font(max(10, min(h, w) // 25))
+    font = label_font(max(10, min(h, w) // 25))
     for rank, sp in reversed(list(enumerate(spots, start=1))):  # best drawn last, on top
         r = sp.radius_px if math.isfinite(sp.radius_px) else max(h, w)
         draw.ellipse((sp.x - r, sp.y - r, sp.x + r, sp.y + r), outline=SPOT_COLOUR, width=lw)
@@ -78,5 +79,5 @@ def landing_overlay(image: Optional[Union[Image.Image, np.ndarray]], class_map: 
     if note:
         band = max(12, min(h, w) // 20)
         draw.rectangle((0, 0, w, band + 4), fill=(0, 0, 0))
-        draw.text((4, 2), note, fill=(255, 255, 0), font=_font(band - 2), anchor="la")
+        draw.text((4, 2), note, fill=(255, 255, 0), font=label_font(band - 2), anchor="la")
     return img

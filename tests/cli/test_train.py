@@ -1,10 +1,8 @@
 """Tests of the training command, ``python -m dronefast.train``, run in-process on the 10-image synthetic
 sample at 48x32 with a random resnet18 encoder."""
-import errno
 import io
 import json
 import math
-import os
 import shutil
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -389,19 +387,11 @@ def test_a_folder_that_is_not_a_run_is_refused_unless_asked(sample_kaggle, tmp_p
 
 
 @pytest.mark.parametrize("target", ["model.safetensors", "models/last.pth"])
-def test_a_full_disk_in_training_is_one_line_naming_the_file(sample_kaggle, tmp_path, monkeypatch, target):
+def test_a_full_disk_in_training_is_one_line_naming_the_file(sample_kaggle, tmp_path, full_disk, target):
     """ENOSPC on the weights (safetensors) or on the checkpoint (torch.save): exit 1, the file and the cause."""
     out = tmp_path / "run"
     full = out / target
-    write = os.write
-
-    def full_disk(fd, data):
-        name = Path(os.readlink(f"/proc/self/fd/{fd}"))
-        if name.parent == full.parent and name.name.startswith(f".{full.stem}."):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return write(fd, data)
-
-    monkeypatch.setattr(os, "write", full_disk)
+    full_disk(full.name)
     rc, _, err = run_cli([str(sample_kaggle), "--out", str(out), "--epochs", "1", "--lr", "1e-3", "--valid-pct",
                           "0.2", *FAST])
     assert rc == 1 and err.strip() == f"error: {full}: cannot write (No space left on device)"

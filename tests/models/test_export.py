@@ -251,7 +251,7 @@ def test_a_description_that_does_not_fit_the_graph_is_refused(exported, tmp_path
 
 
 @pytest.mark.parametrize("where", ["the graph", "the record"])
-def test_a_full_disk_names_the_file_it_could_not_write(run_folder, tmp_path, monkeypatch, capsys, where):
+def test_a_full_disk_names_the_file_it_could_not_write(run_folder, tmp_path, monkeypatch, full_disk, capsys, where):
     out = tmp_path / "deploy"
     if where == "the graph":   # the exporter writes with a plain open(): its OSError names no file
         def full(*args, **kwargs):
@@ -259,13 +259,7 @@ def test_a_full_disk_names_the_file_it_could_not_write(run_folder, tmp_path, mon
         monkeypatch.setattr(torch.onnx, "export", full)
         named = out / "model.onnx"
     else:
-        write = os.write
-
-        def full(fd, data):
-            if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".export."):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return write(fd, data)
-        monkeypatch.setattr(os, "write", full)
+        full_disk("export.json")
         named = out / "export.json"
     err = _fails([str(run_folder), "--out", str(out)], capsys)
     assert err == f"error: {named}: cannot write (No space left on device)"
