@@ -103,9 +103,10 @@ def test_broken_symbolic_links_are_named(three, tmp_path):
     assert (f"  {photos / '005.jpg'}: symbolic link that loops (its chain of links never reaches a file); remove it "
             f"or point it at a file") in res.out.splitlines()
     assert f"  {masks / '006.png'}: symbolic link to {tmp_path / 'gone.png'}, which does not exist" in res.out
-    from dronefast.inference.files import list_inputs
+    from dronefast.inference.files import scan_inputs
 
-    files, problems = list_inputs([photos, photos / "005.jpg"])
+    scan = scan_inputs([photos, photos / "005.jpg"], videos=False)
+    files, problems = scan.photos, scan.problems
     assert [f.name for f in files] == ["000.jpg", "001.jpg", "002.jpg"]
     loop = f"{photos / '005.jpg'}: symbolic link that loops (its chain of links never reaches a file)"
     assert len(problems) == 2 and all(p.startswith(loop) for p in problems)

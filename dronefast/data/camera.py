@@ -102,11 +102,6 @@ class CameraInfo:
         long_px = max(self.image_width_px, self.image_height_px or 0)
         return self.height_m * sensor / (self.focal_mm * long_px)
 
-    def gsd_for(self, width_px: int) -> Optional[float]:
-        """Metres per pixel of a map `width_px` wide covering the whole photo (None when unknown)."""
-        gsd = self.gsd_m
-        return None if gsd is None else gsd * self.image_width_px / width_px
-
     @property
     def warning(self) -> Optional[str]:
         """One line when the photo is oblique (no metres or GPS for its spots), else None."""

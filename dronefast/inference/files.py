@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -17,7 +17,7 @@ from ..data.masks import ids_to_colour
 from ..errors import CorruptImageError
 from ..outputs import save_image
 
-__all__ = ["OUTPUT_SUFFIXES", "list_inputs", "output_paths", "is_own_output", "is_complete", "write_class_maps",
+__all__ = ["OUTPUT_SUFFIXES", "output_paths", "is_own_output", "is_complete", "write_class_maps",
            "probability_png", "png_probability", "read_probability",
            "VIDEO_SUFFIXES", "VIDEO_OUTPUT_SUFFIXES", "InputScan", "scan_inputs"]
 
@@ -35,14 +35,6 @@ VIDEO_OUTPUT_SUFFIXES: Dict[str, str] = {"video": ".landing.mp4", "frames": ".fr
 def is_own_output(path: Path) -> bool:
     """True for a file named like one of dronefast's prediction outputs."""
     return any(path.name.endswith(s) for s in (*OUTPUT_SUFFIXES.values(), *VIDEO_OUTPUT_SUFFIXES.values()))
-
-
-def list_inputs(paths: Sequence[PathLike]) -> Tuple[List[Path], List[str]]:
-    """Photos named by `paths` (files as given; folders: their image files, non-recursive, sorted, skipping
-    dronefast's own outputs), and one problem line per path that is missing, an empty folder or a symbolic link to
-    no file (:func:`scan_inputs` without videos)."""
-    scan = scan_inputs(paths, videos=False)
-    return scan.photos, scan.problems
 
 
 @dataclass

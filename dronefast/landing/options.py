@@ -15,7 +15,6 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from ..data.camera import CameraInfo, with_overrides
 from ..data.classes import ClassTable
 from ..sizes import format_size
-from .geometry import ground_sampling_distance
 from .policy import DEFAULT_MIN_P_SAFE, Hazards, resolve_policy
 
 __all__ = ["LandingOptions", "LandingScale", "ScaleError", "DEFAULT_MIN_P_SAFE", "DEFAULT_CLEARANCE_M",
@@ -107,13 +106,6 @@ class LandingOptions:
     def check_classes(self, classes: ClassTable) -> None:
         """ValueError when `safe` or `hazards` name classes the table lacks (or give bad weights)."""
         resolve_policy(classes, self.safe, self.hazards)
-
-    def gsd_for(self, width_px: int) -> Optional[float]:
-        """Metres per pixel of a photo `width_px` wide from these options alone: `gsd_m`, or altitude, focal length
-        and sensor width together (None otherwise; :meth:`scale_for` adds what the photo says)."""
-        if self.gsd_m is not None or None in (self.altitude_m, self.focal_mm, self.sensor_mm):
-            return self.gsd_m
-        return ground_sampling_distance(self.altitude_m, self.focal_mm, self.sensor_mm, image_width_px=width_px)
 
     def camera_for(self, photo_size: Tuple[int, int], camera: Optional[CameraInfo] = None) -> CameraInfo:
         """The photo's camera (`camera`, or an unknown one) for a photo of ``photo_size = (height, width)``, with

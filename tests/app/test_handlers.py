@@ -176,7 +176,8 @@ def test_page_landing_options():
     assert (o.clearance_px, o.clearance_m, o.top_k, o.safe, o.altitude_m) == (12, None, 3, ["grass"], None)
     o = page_landing_options(base, "metres", 12, 2.5, **CAMERA)
     assert (o.clearance_px, o.clearance_m, o.altitude_m) == (None, 2.5, 20.0)
-    assert page_landing_options(base, "pixels", 12, 2.0, **CAMERA).gsd_for(1000) == pytest.approx(0.03)
+    scale = page_landing_options(base, "pixels", 12, 2.0, **CAMERA).scale_for((750, 1000))
+    assert scale.gsd_photo_m == pytest.approx(0.03)
     o = page_landing_options(base, "metres", 12, 2.0, focal_mm=8.8)  # the rest may come from the photo
     assert (o.focal_mm, o.altitude_m, o.clearance_m) == (8.8, None, 2.0)
     assert page_landing_options(LandingOptions(clearance_px=5, gsd_m=0.05), "metres", 1, 1.5).gsd_m == 0.05

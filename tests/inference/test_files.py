@@ -1,7 +1,7 @@
 """Tests of how predict finds its inputs in folders as operators have them (subfolders, videos, sidecar files)."""
 from pathlib import Path
 
-from dronefast.inference.files import InputScan, list_inputs, scan_inputs
+from dronefast.inference.files import InputScan, scan_inputs
 
 
 def tree(root: Path, names):
@@ -33,11 +33,11 @@ def test_recursive_walks_subfolders_but_not_hidden_ones(tmp_path):
     assert scan.others == [root / n for n in ("101MEDIA/DJI_0101.SRT", "DJI_0001.DNG", "DJI_0002.SRT", "notes.xmp")]
 
 
-def test_without_videos_they_are_named_as_others_and_list_inputs_is_unchanged(tmp_path):
+def test_without_videos_they_are_named_as_others(tmp_path):
     root = tree(tmp_path / "DCIM", DJI)
     scan = scan_inputs([root], videos=False)
     assert scan.videos == [] and root / "DJI_0002.MP4" in scan.others
-    assert list_inputs([root]) == ([root / "DJI_0001.JPG"], [])
+    assert (scan.photos, scan.problems) == ([root / "DJI_0001.JPG"], [])
 
 
 def test_problems_for_missing_and_empty_inputs_and_files_taken_as_given(tmp_path):

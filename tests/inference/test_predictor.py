@@ -11,7 +11,7 @@ from PIL import Image
 
 from dronefast.cli.predict import main
 from dronefast.data.classes import standard_classes
-from dronefast.inference.files import OUTPUT_SUFFIXES, list_inputs
+from dronefast.inference.files import OUTPUT_SUFFIXES, scan_inputs
 from dronefast.inference.predictor import Predictor, predict_image
 from dronefast.inference.tiling import (
     blend_window,
@@ -369,11 +369,12 @@ def test_cli_refuses_pickle_missing_model_and_output_in_input_folder(model_file,
     assert "--landing" in capsys.readouterr().err
 
 
-def test_list_inputs_skips_own_outputs_and_reports_missing(tmp_path):
+def test_scan_inputs_skips_own_outputs_and_reports_missing(tmp_path):
     src = write_photos(tmp_path / "in", ["b.jpg", "a.png"])
     (src / "a.mask.png").write_bytes(b"x")
     (src / "notes.txt").write_text("x")
     (tmp_path / "empty").mkdir()
-    files, problems = list_inputs([src, tmp_path / "nope.jpg", tmp_path / "empty"])
+    scan = scan_inputs([src, tmp_path / "nope.jpg", tmp_path / "empty"], videos=False)
+    files, problems = scan.photos, scan.problems
     assert [f.name for f in files] == ["a.png", "b.jpg"]
     assert len(problems) == 2 and "nope.jpg: file not found" in problems[0] and "no images" in problems[1]
