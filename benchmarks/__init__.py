@@ -11,7 +11,7 @@ Modules, one per thing measured, over a shared harness:
               a'/b, accuracy
     overhead  the training loop's cost per step beyond the model: a tiny network on the bare loop, dronefast's
               streamlined loop and fastai's loop; optimizer and compile levers
-    prepare   a naive decode-resize-save loop versus ``dronefast.data.prepare``; full versus draft decoding
+    prepare   a naive decode-resize-save loop versus ``dronefast.data.preparation``; full versus draft decoding
     predict   tiled full-resolution prediction of one photo versus the bare forward over the same windows
     levers    the floor training step under each model-side lever (channels-last, bf16, threads, compile)
     recipes   accuracy, not speed: the training recipes trained side by side from scratch and scored on held-out

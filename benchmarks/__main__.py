@@ -15,10 +15,9 @@ import warnings
 from types import ModuleType
 from typing import Dict, List, Optional
 
+from benchmarks import export, levers, overhead, predict, prepare, recipes, train
+from benchmarks.harness import Clock, machine_line, torch_threads
 from dronefast.cli.common import DefaultsFormatter, run_main
-
-from . import export, levers, overhead, predict, prepare, recipes, train
-from .harness import Clock, machine_line, torch_threads
 
 __all__ = ["PROG", "COMMANDS", "build_parser", "run", "main"]
 

@@ -7,7 +7,8 @@ that photo per engine, each in its own process (its ``VmHWM``: ONNX Runtime allo
 
 The model is ``--model`` (a training run folder) or one trained from scratch on the built-in sample with the nadir
 recipe's 20 epochs in the work folder (cached), so that its logits are not near-ties; it is exported with
-:func:`~dronefast.models.export.export_onnx` (``--int8``, forced so that a low int8 agreement is measured rather than
+:func:`~dronefast.workflows.export_onnx.export_onnx` (``--int8``, forced so that a low int8 agreement is measured
+rather than
 refused) into the work folder.
 """
 from __future__ import annotations
@@ -22,10 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from dronefast.errors import UsageError
-from dronefast.sizes import format_size
-
-from .harness import (
+from benchmarks.harness import (
     ARCH_CHOICES,
     Clock,
     PathLike,
@@ -41,7 +39,9 @@ from .harness import (
     ratio,
     usable_cores,
 )
-from .predict import window_batches
+from benchmarks.predict import window_batches
+from dronefast.errors import UsageError
+from dronefast.sizes import format_size
 
 __all__ = ["bench_export", "trained_model", "exported_model", "peak_memory", "thread_counts", "report_lines",
            "add_arguments", "from_args", "ENGINES", "TARGETS", "HELP"]
@@ -62,7 +62,7 @@ def trained_model(work: Path, arch: str, size: Size, epochs: int, seed: int, log
     if (run / "metrics.json").is_file() and (run / "model.json").is_file():
         return run
     from dronefast.training.config import TrainConfig
-    from dronefast.training.run import train
+    from dronefast.workflows.training_run import train
 
     log(f"training {arch} at {format_size(size)} for {epochs} epochs on the built-in sample into {run} (once)")
     train(TrainConfig(out=run, arch=arch, size=tuple(size), epochs=epochs, seed=seed, progress=False,
@@ -74,8 +74,8 @@ def exported_model(model: Path, work: Path, log: Callable[[str], None] = print) 
     """The export folder (fp32 and int8) of `model` in `work`; exported again when the model's weights are newer
     than the export."""
     from dronefast.inference.onnx import EXPORT_NAME, INT8_NAME
-    from dronefast.models.export import export_onnx
-    from dronefast.models.files import model_paths
+    from dronefast.models.description import model_paths
+    from dronefast.workflows.export_onnx import export_onnx
 
     key = hashlib.sha1(str(model.resolve()).encode()).hexdigest()[:10]
     out = work / f"onnx-{key}"
@@ -275,8 +275,8 @@ def bench_export(*, model: Optional[PathLike] = None, export: Optional[PathLike]
         engine's, per measure), ``agreement``, ``memory``, ``files`` (sizes of the models) and ``checks``.
     """
     from dronefast.inference.onnx import INT8_NAME, ONNX_NAME
-    from dronefast.inference.options import PredictOptions
-    from dronefast.models.files import model_paths
+    from dronefast.inference.predict_options import PredictOptions
+    from dronefast.models.description import model_paths
 
     if repeats < 1 or tile_repeats < 1:
         raise UsageError("--repeats and --tile-repeats must be at least 1")

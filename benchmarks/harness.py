@@ -39,7 +39,7 @@ from typing import (
 )
 
 from dronefast.errors import UsageError
-from dronefast.synthetic.sample import cache_root
+from dronefast.synthetic.generator import cache_root
 
 if TYPE_CHECKING:
     import numpy as np
@@ -319,7 +319,7 @@ def render_photo(size: Size, seed: int, index: int, max_render_px: int = 1_500_0
     import numpy as np
     from PIL import Image
 
-    from dronefast.synthetic.sample import render_scene
+    from dronefast.synthetic.generator import render_scene
 
     h, w = size
     if h * w <= max_render_px:
@@ -344,8 +344,8 @@ def _write_photo(job: Tuple[Path, str, Size, int, int]) -> None:
 def photo_dataset(root: PathLike, n: int, size: Size, seed: int = 0, workers: Optional[int] = None) -> Path:
     """A Kaggle-layout dataset of `n` synthetic photos of ``size = (H, W)`` (JPEG quality 92) with id masks,
     in `root`; generated on all cores on first use and reused while ``bench.json`` says it matches."""
-    from dronefast.data.check import default_workers
     from dronefast.data.classes import standard_classes
+    from dronefast.data.validation import default_workers
     from dronefast.outputs import write_json, write_text
 
     root = Path(root)

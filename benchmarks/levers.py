@@ -12,10 +12,7 @@ import argparse
 import time
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from dronefast.errors import UsageError
-from dronefast.sizes import format_size
-
-from .harness import (
+from benchmarks.harness import (
     ARCH_CHOICES,
     Clock,
     Size,
@@ -29,7 +26,9 @@ from .harness import (
     split_csv,
     torch_threads,
 )
-from .train import Floor
+from benchmarks.train import Floor
+from dronefast.errors import UsageError
+from dronefast.sizes import format_size
 
 __all__ = ["bench_levers", "lever_settings", "lever_floor", "lever_ratios", "report_lines", "add_arguments",
            "from_args", "LEVERS", "DEFAULT_LEVERS", "HELP"]

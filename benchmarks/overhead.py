@@ -43,11 +43,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from dronefast.errors import UsageError
-from dronefast.sizes import format_size
-from dronefast.training.config import PRECISION_CHOICES
-
-from .harness import (
+from benchmarks.harness import (
     Clock,
     PathLike,
     Size,
@@ -62,7 +58,10 @@ from .harness import (
     resolve_device,
     split_csv,
 )
-from .train import Floor, checked_precision, n_total, torch_adamw_opt_func
+from benchmarks.train import Floor, checked_precision, n_total, torch_adamw_opt_func
+from dronefast.errors import UsageError
+from dronefast.sizes import format_size
+from dronefast.training.config import PRECISION_CHOICES
 
 __all__ = ["OverheadBench", "bench_overhead", "tiny_net", "TinyFloor", "tiny_learner", "opt_func", "parse_variant",
            "label", "optimizer_steps", "bench_optimizers", "profile_epoch", "count_syncs", "sync_counts",
@@ -191,7 +190,7 @@ class TinyFloor(Floor):
         """Every training step, then every validation forward."""
         import torch
 
-        from .harness import autocast
+        from benchmarks.harness import autocast
 
         for x, y in train:
             self.step(x, y)
@@ -361,7 +360,7 @@ def _dataloaders(s: OverheadBench, device: Any, work: Path) -> Any:
     """The cached DataLoaders of a generated sample of ``n_total(n)`` photos at `s.size`; UsageError when the
     split leaves no full batch."""
     from dronefast.data.block import drone_dataloaders
-    from dronefast.synthetic.sample import generate_sample
+    from dronefast.synthetic.generator import generate_sample
 
     total = n_total(s.n, s.valid_pct)
     data = generate_sample(work / f"overhead-{total}-{format_size(s.size)}-s{s.seed}", n=total, size=tuple(s.size))

@@ -8,10 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from dronefast.errors import UsageError
-from dronefast.sizes import format_size
-
-from .harness import (
+from benchmarks.harness import (
     ARCH_CHOICES,
     Clock,
     PathLike,
@@ -28,6 +25,8 @@ from .harness import (
     ratio,
     resolve_device,
 )
+from dronefast.errors import UsageError
+from dronefast.sizes import format_size
 
 __all__ = ["bench_predict", "window_batches", "compare", "report_lines", "add_arguments", "from_args", "TARGETS",
            "HELP"]
@@ -45,7 +44,7 @@ def window_batches(pred: Any, photo: Path, work_hw: Size) -> Tuple[List[Any], in
     import torch
 
     from dronefast.data.images import read_image
-    from dronefast.inference.tiling import pad_to, tile_positions
+    from dronefast.models.tiling import pad_to, tile_positions
 
     th, tw = pred.tile_size
     arr = pad_to(np.asarray(read_image(photo, work_hw)), th, tw)  # as the Predictor decodes a JPEG path
@@ -63,8 +62,9 @@ def window_batches(pred: Any, photo: Path, work_hw: Size) -> Tuple[List[Any], in
 
 
 def _options(device: Any = None, **options: Any) -> Any:
-    """The tiled :class:`~dronefast.inference.options.PredictOptions` asked for; UsageError when out of range."""
-    from dronefast.inference.options import PredictOptions
+    """The tiled :class:`~dronefast.inference.predict_options.PredictOptions` asked for; UsageError when out of
+    range."""
+    from dronefast.inference.predict_options import PredictOptions
 
     try:
         return PredictOptions(device=None if device is None else str(device), tile=True, **options)

@@ -1,5 +1,5 @@
 """``prepare``: a naive loop (full decode, Lanczos resize, save; one process) versus
-:func:`~dronefast.data.prepare.prepare_dataset` (JPEG draft decoding, all cores) on generated 6000x4000 photos,
+:func:`~dronefast.data.preparation.prepare_dataset` (JPEG draft decoding, all cores) on generated 6000x4000 photos,
 interleaved, plus full versus draft decoding of one photo."""
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from dronefast.errors import UsageError
-from dronefast.sizes import format_size
-
-from .harness import (
+from benchmarks.harness import (
     Clock,
     PathLike,
     Size,
@@ -26,6 +23,8 @@ from .harness import (
     photo_dataset,
     ratio,
 )
+from dronefast.errors import UsageError
+from dronefast.sizes import format_size
 
 __all__ = ["bench_prepare", "naive_prepare", "decode_times", "report_lines", "add_arguments", "from_args",
            "TARGETS", "HELP"]
@@ -78,7 +77,7 @@ def decode_times(path: Path, size: Size, repeats: int, timer: Optional[Timer] = 
 def bench_prepare(*, n: int = 4, photo_size: Size = (4000, 6000), size: Size = (200, 300), repeats: int = 2,
                   workers: Optional[int] = None, work: Optional[PathLike] = None, seed: int = 0,
                   log: Callable[[str], None] = print, clock: Clock = time.perf_counter) -> Dict[str, Any]:
-    """Time the naive loop versus :func:`~dronefast.data.prepare.prepare_dataset` on `n` generated photos of
+    """Time the naive loop versus :func:`~dronefast.data.preparation.prepare_dataset` on `n` generated photos of
     ``photo_size = (H, W)`` prepared at ``size = (H, W)``, interleaved `repeats` times; `clock` times them.
 
     Returns:
@@ -88,9 +87,9 @@ def bench_prepare(*, n: int = 4, photo_size: Size = (4000, 6000), size: Size = (
     """
     import tempfile
 
-    from dronefast.data.check import default_workers
     from dronefast.data.layout import find_layout
-    from dronefast.data.prepare import prepare_dataset
+    from dronefast.data.preparation import prepare_dataset
+    from dronefast.data.validation import default_workers
 
     if n < 1 or repeats < 1:
         raise UsageError("--n and --repeats must be at least 1")

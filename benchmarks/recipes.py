@@ -1,7 +1,7 @@
 """``recipes``: accuracy, not speed. Trains the same U-Net from scratch with each variant of the training recipes
 (:mod:`dronefast.training.recipes`) on the same generated sample, split and seeds, and scores every model on the
 sample's **test** photos, which no run trained on or chose its best epoch by (each run keeps its best epoch by its
-validation photos, as training does), at full resolution with :func:`~dronefast.inference.evaluate.evaluate_model`.
+validation photos, as training does), at full resolution with :func:`~dronefast.workflows.evaluation.evaluate_model`.
 It reports pixel accuracy, mIoU, the IoU of person and car, the CPU seconds and minutes each run took (CPU time is
 what is compared: the machine is shared, wall time is not), means over the seeds, and the differences to the first
 run.
@@ -19,11 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from dronefast.errors import UsageError
-from dronefast.sizes import format_size
-from dronefast.training.recipes import RECIPES
-
-from .harness import (
+from benchmarks.harness import (
     ARCH_CHOICES,
     Clock,
     Size,
@@ -34,6 +30,9 @@ from .harness import (
     machine_info,
     split_csv,
 )
+from dronefast.errors import UsageError
+from dronefast.sizes import format_size
+from dronefast.training.recipes import RECIPES
 
 __all__ = ["bench_recipes", "parse_run", "run_config", "score_model", "mean_scores", "compare_runs",
            "report_lines", "add_arguments", "from_args", "DEFAULT_RUNS", "REPORTED_CLASSES", "HELP"]
@@ -106,8 +105,8 @@ def run_config(run: str, seed: int, data: Path, out: Path, *, arch: str, valid_p
 def score_model(model: Path, data: Path, tta: bool = False) -> Dict[str, Any]:
     """Full-resolution ``pixel_accuracy``, ``miou`` and ``iou_<class>`` of :data:`REPORTED_CLASSES` of the saved
     model at `model` on the test split of `data` (keys prefixed ``tta_`` with `tta`)."""
-    from dronefast.inference.evaluate import evaluate_model
-    from dronefast.inference.options import PredictOptions
+    from dronefast.inference.predict_options import PredictOptions
+    from dronefast.workflows.evaluation import evaluate_model
 
     full = evaluate_model(model, data, options=PredictOptions(tta=tta), subset="test", progress=False)["full_res"]
     key = "tta_" if tta else ""
@@ -118,7 +117,7 @@ def score_model(model: Path, data: Path, tta: bool = False) -> Dict[str, Any]:
 
 def _train_and_score(config: Any, data: Path, tta: bool, timer: Timer) -> Dict[str, Any]:
     """One row: the seed, the training minutes (by `timer`), epochs and lr trained, and the scores."""
-    from dronefast.training.run import train
+    from dronefast.workflows.training_run import train
 
     result, sample = timer.call(lambda: train(config))
     m = result.metrics
@@ -165,7 +164,7 @@ def bench_recipes(runs: Sequence[str] = DEFAULT_RUNS, *, seeds: Sequence[int] = 
     Args:
         runs: ``RECIPE[:EPOCHS][/KEY=VALUE...]`` (see :func:`parse_run`); the first is the one compared against.
         seeds: seeds of the splits, the weight initialisation and the augmentations (one run each).
-        n, photo_size, sample_seed: the generated sample (:func:`~dronefast.synthetic.sample.ensure_sample`),
+        n, photo_size, sample_seed: the generated sample (:func:`~dronefast.synthetic.generator.ensure_sample`),
             photos ``(height, width)``.
         arch: encoder (no ImageNet weights).
         valid_pct: validation share of the non-test photos (each run keeps its best epoch by them).
@@ -185,7 +184,7 @@ def bench_recipes(runs: Sequence[str] = DEFAULT_RUNS, *, seeds: Sequence[int] = 
     """
     import torch
 
-    from dronefast.synthetic.sample import ensure_sample
+    from dronefast.synthetic.generator import ensure_sample
 
     parsed = [parse_run(r) for r in runs]
     if len(set(runs)) != len(runs):

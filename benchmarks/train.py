@@ -30,11 +30,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from dronefast.errors import UsageError
-from dronefast.sizes import format_size
-from dronefast.training.config import PRECISION_CHOICES
-
-from .harness import (
+from benchmarks.harness import (
     ARCH_CHOICES,
     Clock,
     PathLike,
@@ -54,6 +50,9 @@ from .harness import (
     split_csv,
     synchronize,
 )
+from dronefast.errors import UsageError
+from dronefast.sizes import format_size
+from dronefast.training.config import PRECISION_CHOICES
 
 __all__ = ["TrainBench", "bench_train", "n_total", "Floor", "adamw_kwargs", "torch_adamw_opt_func", "checked_precision",
            "stock_learner", "resize_photos", "fastai_learner", "dronefast_learner", "quiet", "pixel_accuracy",

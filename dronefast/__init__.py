@@ -20,7 +20,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any, Dict
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _EXPORTS: Dict[str, str] = {
     # errors
@@ -35,14 +35,14 @@ _EXPORTS: Dict[str, str] = {
     "read_codes_txt": "data.classes", "STANDARD_CLASSES": "data.classes",
     "DatasetLayout": "data.layout", "find_layout": "data.layout", "MaskPathFor": "data.layout",
     "read_image": "data.images", "colour_to_ids": "data.masks", "ids_to_colour": "data.masks",
-    "read_mask": "data.masks", "check_dataset": "data.check", "CheckReport": "data.check",
+    "read_mask": "data.masks", "check_dataset": "data.validation", "CheckReport": "data.validation",
     "drone_datablock": "data.block", "drone_dataloaders": "data.block", "load_items": "data.cache",
-    "ItemStore": "data.cache", "Split": "data.split", "prepare_dataset": "data.prepare",
-    "PrepareReport": "data.prepare",
+    "ItemStore": "data.cache", "Split": "data.split", "prepare_dataset": "data.preparation",
+    "PrepareReport": "data.preparation",
     "split_files": "data.split", "validation_files": "data.split",
     # synthetic
-    "generate_sample": "synthetic.sample", "ensure_sample": "synthetic.sample",
-    "default_sample_path": "synthetic.sample", "render_scene": "synthetic.sample",
+    "generate_sample": "synthetic.generator", "ensure_sample": "synthetic.generator",
+    "default_sample_path": "synthetic.generator", "render_scene": "synthetic.generator",
     # metrics
     "accuracy_mask": "metrics.functional", "pixel_accuracy": "metrics.functional",
     "confusion_matrix": "metrics.functional", "iou_per_class": "metrics.functional",
@@ -55,9 +55,9 @@ _EXPORTS: Dict[str, str] = {
     # models
     "ARCHS": "models.archs", "Encoder": "models.encoders", "encoder": "models.encoders",
     "drone_learner": "models.learner", "ModelInfo": "models.modelfile", "save_model": "models.modelfile",
-    "load_model": "models.modelfile", "export_onnx": "models.export",
+    "load_model": "models.modelfile", "export_onnx": "workflows.export_onnx",
     # training
-    "TrainConfig": "training.config", "train": "training.run", "TrainResult": "training.run",
+    "TrainConfig": "training.config", "train": "workflows.training_run", "TrainResult": "workflows.training_run",
     "find_lr": "training.fit", "fit_reference": "training.fit", "set_precision": "training.precision",
     "Recipe": "training.recipes", "RECIPES": "training.recipes", "DEFAULT_RECIPE": "training.recipes",
     "get_recipe": "training.recipes", "calibrate": "training.calibrate", "NadirAugment": "training.recipes",
@@ -66,11 +66,12 @@ _EXPORTS: Dict[str, str] = {
     "train_class_counts": "training.losses", "soft_dice_loss": "training.losses", "tune_malloc": "training.tuning",
     # inference
     "Predictor": "inference.predictor", "predict_image": "inference.predictor",
-    "PredictOptions": "inference.options", "evaluate_model": "inference.evaluate", "OnnxEngine": "inference.onnx",
+    "PredictOptions": "inference.predict_options", "evaluate_model": "workflows.evaluation",
+    "OnnxEngine": "inference.onnx",
     "Prediction": "inference.predictor",
     # landing
-    "LandingSpot": "landing.spots", "find_landing_spots": "landing.spots", "landing_overlay": "landing.render",
-    "spots_to_json": "landing.spots", "ground_sampling_distance": "landing.geometry",
+    "LandingSpot": "landing.spots", "find_landing_spots": "landing.spots", "landing_overlay": "landing.pictures",
+    "spots_to_json": "landing.spots", "ground_sampling_distance": "landing.distances",
     "LandingOptions": "landing.options", "SafetyCheck": "landing.safety", "analyse_landing": "landing.writer",
 }
 
@@ -95,7 +96,7 @@ class _Package(ModuleType):
 
     ``import dronefast.train`` (the command's module) makes Python's import system bind the submodule to the
     package's attribute ``train`` once it is loaded, which would replace the public function
-    :func:`~dronefast.training.run.train`. That binding alone is declined here, so ``dronefast.train`` is the
+    :func:`~dronefast.workflows.training_run.train`. That binding alone is declined here, so ``dronefast.train`` is the
     function whatever was imported before or after; the command's module stays in ``sys.modules`` (run it with
     ``python -m dronefast.train`` or call :func:`dronefast.cli.train.main`). Setting a module's ``__class__`` to a
     subclass of ``ModuleType`` is the Python data model's documented way to customise attribute setting on a

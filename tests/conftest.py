@@ -38,7 +38,7 @@ def classes():
 @pytest.fixture(scope="session")
 def sample_kaggle(tmp_path_factory) -> Path:
     """10 synthetic images, 96x64 (WxH), Kaggle layout (id masks, class_dict_seg.csv)."""
-    from dronefast.synthetic.sample import generate_sample
+    from dronefast.synthetic.generator import generate_sample
 
     return generate_sample(tmp_path_factory.mktemp("kaggle") / "data", n=10, size=(64, 96), seed=1)
 
@@ -46,7 +46,7 @@ def sample_kaggle(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sample_both(tmp_path_factory) -> Path:
     """4 synthetic images, 96x64, in both the Kaggle and the TU Graz layout (colour masks)."""
-    from dronefast.synthetic.sample import generate_sample
+    from dronefast.synthetic.generator import generate_sample
 
     return generate_sample(tmp_path_factory.mktemp("both") / "data", n=4, size=(64, 96), seed=2, layout="both")
 
@@ -139,7 +139,7 @@ def exported(tmp_path_factory, run_folder) -> Path:
     """The export folder (fp32 + int8) of `run_folder`, made once per session; int8 is forced past an agreement no
     graph reaches (an untrained network's int8 is not accurate anyway), so that both variants are made and
     checked. Needs the ``[onnx]`` extra (the tests that use it skip without it)."""
-    from dronefast.models.export import export_onnx
+    from dronefast.workflows.export_onnx import export_onnx
 
     out = tmp_path_factory.mktemp("tiny-export") / "export"
     export_onnx(run_folder, out, int8=True, force=True, min_int8_agreement=1.01, n_calibration=4, n_check=2)

@@ -1,5 +1,7 @@
-"""The architecture, enforced: the library never imports the command-line layer (nor argparse), no module imports
-another module's private names, and no function is longer than a screen without a reason written beside it.
+"""The architecture, enforced: the packages import only downward through :data:`LAYERS` (every import, inside
+functions and under ``TYPE_CHECKING`` too), the library never imports the command-line layer (nor argparse), no
+module imports another module's (or fastai's) private names, no two library modules share a basename, and no
+function is longer than a screen without a reason written beside it.
 
 "Entry points" are the modules that only exist to be run with ``python -m``: ``dronefast/<command>.py`` and
 ``__main__.py`` files; they import their command from :mod:`dronefast.cli`.
@@ -53,6 +55,50 @@ def _imports(path: Path) -> Iterator[Tuple[str, List[str], int]]:
             yield module, [a.name for a in node.names], node.lineno
 
 
+#: The layers, bottom to top: a module may import its own layer and those below, never one above. "basics" are the
+#: top-level modules every layer shares (and may share among themselves); the command line sits on the web page,
+#: whose ``app`` command starts it. The README's "Project layout" draws the same order (checked below).
+LAYERS: Tuple[Tuple[str, ...], ...] = (
+    ("errors", "sizes", "outputs", "version"),
+    ("data",),
+    ("synthetic",),
+    ("metrics",),
+    ("models",),
+    ("training",),
+    ("inference",),
+    ("landing",),
+    ("workflows",),
+    ("app",),
+    ("cli",),
+)
+LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+
+def _part(module: str) -> str:
+    """The layer part of ``dronefast.<part>[...]`` (``""`` for ``dronefast`` itself, the lazy public API)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def upward_imports(path: Path, here: str = "") -> List[Tuple[str, int]]:
+    """``(module, line)`` of every import of `path` (in layer part `here`, default its own) that goes up or
+    sideways in :data:`LAYERS` (or to the package root, whose lazy API reaches every layer)."""
+    here = here or _part(_dotted(path))
+    out = []
+    for module, names, line in _imports(path):
+        if module != "dronefast" and not module.startswith("dronefast."):
+            continue
+        there = _part(module)
+        if there == "" and names:  # "from dronefast import x": x may be a module
+            there = names[0] if names[0] in LAYER_OF else ""
+        if there == here:
+            continue
+        if there not in LAYER_OF or LAYER_OF[there] >= LAYER_OF[here] and not (
+                LAYER_OF[there] == LAYER_OF[here] and here in LAYERS[0]):
+            out.append((module, line))
+    return out
+
+
 LIBRARY = [p for p in _modules(PACKAGE) if not _is_cli(p)]
 EVERYTHING = _modules(PACKAGE) + _modules(ROOT / "benchmarks")
 
@@ -62,6 +108,38 @@ def test_the_layout_is_as_documented():
     assert subpackages == ["app", "cli", "data", "inference", "landing", "metrics", "models", "synthetic", "training",
                             "workflows"]
     assert len(LIBRARY) > 30 and any(_is_cli(p) for p in _modules(PACKAGE))
+
+
+LAYERED = [p for p in _modules(PACKAGE) if not _is_entry_point(p) and p != PACKAGE / "__init__.py"]
+
+
+def test_every_module_has_a_layer():
+    assert {_part(_dotted(p)) for p in LAYERED} == set(LAYER_OF)
+
+
+@pytest.mark.parametrize("path", LAYERED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_go_only_downward(path):
+    bad = upward_imports(path)
+    layer = LAYER_OF[_part(_dotted(path))]
+    assert not bad, (f"{path.relative_to(ROOT)} (layer {' '.join(LAYERS[layer])}) imports from its own layer's "
+                     f"neighbours or from above: {bad}; the order is {' < '.join('/'.join(n) for n in LAYERS)}")
+
+
+def test_the_readme_draws_the_enforced_layers():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    drawn = " < ".join(" and ".join(names) for names in LAYERS)
+    assert drawn in readme, f"the README's project layout should say the layer order: {drawn}"
+
+
+def test_no_two_modules_share_a_basename():
+    """A reader never has to guess which ``evaluate.py`` is meant: basenames are unique, except the entry points
+    ``dronefast/<command>.py``, which run the command module of the same name in :mod:`dronefast.cli`."""
+    seen: dict = {}
+    for p in _modules(PACKAGE):
+        if p.name in ("__init__.py", "__main__.py") or _is_entry_point(p):
+            continue
+        seen.setdefault(p.name, []).append(str(p.relative_to(ROOT)))
+    assert {n: ps for n, ps in seen.items() if len(ps) > 1} == {}
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(ROOT)))
@@ -122,3 +200,9 @@ def test_the_checks_catch_what_they_look_for(tmp_path):
     assert _long_functions(bad) == [f"f ({MAX_FUNCTION_LINES + 1} lines, line 4)"]
     bad.write_text(f"# long: one table\ndef f():\n{body}\n")
     assert _long_functions(bad) == []
+    bad.write_text("from typing import TYPE_CHECKING\nimport dronefast.errors\nfrom dronefast.data import layout\n"
+                   "if TYPE_CHECKING:\n    from dronefast.models.modelfile import ModelInfo\n"
+                   "def f():\n    from dronefast.landing import spots\n    import dronefast\n")
+    assert upward_imports(bad, "data") == [("dronefast.models.modelfile", 5), ("dronefast.landing", 7),
+                                           ("dronefast", 8)]
+    assert upward_imports(bad, "cli") == [("dronefast", 8)]

@@ -18,7 +18,7 @@ def test_every_public_name_is_the_defining_modules_object():
         assert getattr(dronefast, name) is getattr(module, name), name
         assert name in module.__all__, f"{name} is not in {module.__name__}.__all__"
     assert sorted(dronefast.__all__) == sorted(["__version__", *dronefast._EXPORTS])
-    assert dronefast.train.__module__ == "dronefast.training.run"
+    assert dronefast.train.__module__ == "dronefast.workflows.training_run"
     with pytest.raises(AttributeError, match="no attribute 'bench_train'"):
         dronefast.bench_train  # benchmarks live outside the package
 

@@ -103,7 +103,7 @@ def test_broken_symbolic_links_are_named(three, tmp_path):
     assert (f"  {photos / '005.jpg'}: symbolic link that loops (its chain of links never reaches a file); remove it "
             f"or point it at a file") in res.out.splitlines()
     assert f"  {masks / '006.png'}: symbolic link to {tmp_path / 'gone.png'}, which does not exist" in res.out
-    from dronefast.inference.files import scan_inputs
+    from dronefast.inference.predict_files import scan_inputs
 
     scan = scan_inputs([photos, photos / "005.jpg"], videos=False)
     files, problems = scan.photos, scan.problems
@@ -169,7 +169,7 @@ def test_check_prints_no_progress_bar_without_a_terminal(sample_kaggle):
 WORKERS = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    import dronefast.data.check as check
+    import dronefast.data.validation as check
 
     folder = Path(sys.argv[2])
 

@@ -3,7 +3,7 @@
 ``python -m dronefast.app MODEL`` (:mod:`dronefast.cli.app`) serves it with Gradio (the optional extra ``[app]``)
 on 127.0.0.1. The page runs the same code as the commands: :class:`~dronefast.inference.predictor.Predictor` for
 the class map of a photo of any size, :func:`~dronefast.data.masks.ids_to_colour` and
-:func:`~dronefast.inference.files.write_class_maps` for its pictures and files, and the landing module
+:func:`~dronefast.inference.predict_files.write_class_maps` for its pictures and files, and the landing module
 (:class:`~dronefast.landing.options.LandingOptions`, :func:`~dronefast.landing.writer.analyse_landing` with the
 photo's camera from :func:`~dronefast.data.camera.read_camera`, :func:`~dronefast.landing.spots.spots_to_json`) for
 the spots and their places.

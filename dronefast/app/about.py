@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 from ..data.camera import CameraInfo
-from ..models.files import model_json_path
+from ..models.description import model_json_path
 from ..sizes import format_size
 
 __all__ = ["model_scores", "scores_markdown", "judged_line", "camera_line", "SCORE_NAMES"]
@@ -36,7 +36,7 @@ def _numbers(d: Any) -> Dict[str, float]:
 
 def model_scores(model: Union[str, Path, None]) -> Optional[Dict[str, Any]]:
     """``{"split": "test" | "validation", "n_images": int or None, "scores": {name: value}}`` of a saved model
-    (a run folder or a path :func:`~dronefast.models.files.model_json_path` takes): the test scores of the run's
+    (a run folder or a path :func:`~dronefast.models.description.model_json_path` takes): the test scores of the run's
     ``metrics.json`` when present, else the validation scores in ``model.json``'s ``extra``; None when neither
     holds any (or `model` is None, e.g. a network given in memory)."""
     if model is None:

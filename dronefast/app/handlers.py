@@ -2,7 +2,8 @@
 
 A photo goes in (the path of a Gradio upload): it is checked (:func:`load_photo`), predicted by the commands'
 :class:`~dronefast.inference.predictor.Predictor`, written as the id mask and colour mask PNGs of ``predict``
-(:func:`~dronefast.inference.files.write_class_maps`), and kept in the session as a :class:`PhotoResult`, so that
+(:func:`~dronefast.inference.predict_files.write_class_maps`), and kept in the session as a :class:`PhotoResult`, so
+that
 the opacity and the landing settings re-render without predicting again. Pictures for the page are made at most
 :data:`~dronefast.app.settings.DISPLAY_SIDE` pixels on the long side; the files and the landing analysis keep the
 photo's full size.
@@ -32,15 +33,16 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from ..data.camera import CameraInfo, read_camera
 from ..data.classes import ClassTable
 from ..data.images import read_image
 from ..data.masks import count_ids, ids_to_colour, resize_mask
-from ..data.camera import CameraInfo, read_camera
 from ..errors import CorruptImageError, DronefastError
-from ..inference.files import output_paths, png_probability, probability_png, write_class_maps
+from ..inference.predict_files import output_paths, png_probability, probability_png, write_class_maps
 from ..inference.predictor import Predictor
 from ..landing.geo import geojson_path, write_geojson
 from ..landing.options import LandingOptions, ScaleError
+from ..landing.policy import resolve_policy
 from ..landing.spots import spots_to_json
 from ..landing.writer import analyse_landing
 from ..outputs import write_json
@@ -443,7 +445,8 @@ class Handlers:
         tiled, work = self.predictor.plan(size)
         progress(0.1, desc=f"Predicting {format_size(size)}: {how}")
         start = time.perf_counter()
-        pred = self.predictor.predict_confidence(Path(photo), p_class=False)  # from the file (JPEG drafts)
+        safe = resolve_policy(self.classes, self.settings.landing.safe, self.settings.landing.hazards)[0]
+        pred = self.predictor.predict_confidence(Path(photo), safe, p_class=False)  # from the file (JPEG drafts)
         seconds = time.perf_counter() - start
         progress(0.8, desc="Drawing the class map")
         result = _make_result(pred.ids, image, self.classes, safe_name(photo), self.settings, pred.p_safe,

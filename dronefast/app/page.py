@@ -12,6 +12,7 @@ from typing import Optional, Sequence, Tuple
 
 import gradio as gr
 
+from .about import model_scores, scores_markdown
 from .handlers import (
     SHARE_COLUMNS,
     SPOT_COLUMNS,
@@ -20,7 +21,6 @@ from .handlers import (
     legend_html,
     readable_errors,
 )
-from .about import model_scores, scores_markdown
 from .picture import BELOW_TINT, DISC_COLOUR, HAZARD_TINT, SAFE_TINT
 from .settings import DEFAULT_CLEARANCE_M, DEFAULT_CLEARANCE_PX, UNITS
 

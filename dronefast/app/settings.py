@@ -51,9 +51,9 @@ class AppSettings:
 
 def sample_photos(n: int, folder: Optional[Union[str, Path]] = None) -> List[Path]:
     """The first `n` photos of a sample (default: the built-in synthetic sample,
-    :func:`~dronefast.synthetic.sample.ensure_sample`, generated on first use), for the page's examples."""
+    :func:`~dronefast.synthetic.generator.ensure_sample`, generated on first use), for the page's examples."""
     from ..data.layout import find_layout
-    from ..synthetic.sample import ensure_sample
+    from ..synthetic.generator import ensure_sample
 
     if n <= 0:
         return []

@@ -1,4 +1,4 @@
-"""``python -m dronefast.check PATH``: check a dataset (see :mod:`dronefast.data.check`); exit 1 listing every
+"""``python -m dronefast.check PATH``: check a dataset (see :mod:`dronefast.data.validation`); exit 1 listing every
 offending file.
 
 The number of photos is checked first, as ``train`` checks it (the same split and batch size options, with train's
@@ -11,9 +11,9 @@ import argparse
 import sys
 from typing import List, Optional
 
-from ..data.check import check_dataset
 from ..data.layout import LAYOUTS
 from ..data.split import DEFAULT_SEED, Split
+from ..data.validation import check_dataset
 from ..training.recipes import DEFAULT_RECIPE, get_recipe
 from .common import at_least, fraction, positive_int, run_main, share
 

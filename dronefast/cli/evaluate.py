@@ -1,5 +1,5 @@
 """``python -m dronefast.evaluate MODEL [--data PATH]``: score a model on the photos its training held out (see
-:mod:`dronefast.inference.evaluate`); writes metrics.json, per-class tables and plots."""
+:mod:`dronefast.workflows.evaluation`); writes metrics.json, per-class tables and plots."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 from ..data.layout import LAYOUTS
 from ..data.split import SUBSETS
 from ..errors import UsageError
-from ..models.files import model_json_path, read_description
+from ..models.description import model_json_path, read_description
 from .common import at_least, fraction, prepare_cli, probabilities, run_main, size_arg
 from .landing import add_landing_arguments, landing_options, landing_requested
 from .predict import add_predict_arguments, predict_options
@@ -75,7 +75,7 @@ def _safety(args: argparse.Namespace):
 
 
 def _line(title: str, r: Dict[str, Any]) -> str:
-    from ..inference.reports import fmt
+    from ..workflows.reports import fmt
 
     return (f"{title}: pixel accuracy {fmt(r['pixel_accuracy'])}, accuracy without {r['void_class']} "
             f"{fmt(r['accuracy_mask'])}, mIoU {fmt(r['miou'])} over {len(r['miou_classes'])} classes")
@@ -99,8 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     data = args.data if args.data is not None else _trained_on(args.model)
     safety = _safety(args)
     prepare_cli()
-    from ..inference.evaluate import default_out, evaluate_model  # torch loads here
-    from ..inference.reports import describe_split, fmt
+    from ..workflows.evaluation import default_out, evaluate_model  # torch loads here
+    from ..workflows.reports import describe_split, fmt
 
     out = args.out if args.out is not None else default_out(args.model)
     m = evaluate_model(args.model, data, out, options=options, subset=args.subset, valid_pct=args.valid_pct,

@@ -1,6 +1,6 @@
 """``python -m dronefast.export MODEL --out DIR [--int8]``: a saved model as ``DIR/model.onnx`` (+ ``model.json``,
 ``export.json``; ``model.int8.onnx`` with ``--int8``) for ONNX Runtime, TensorRT or OpenVINO (see
-:mod:`dronefast.models.export`); predict with it by ``python -m dronefast.predict DIR PHOTO --out O --engine
+:mod:`dronefast.workflows.export_onnx`); predict with it by ``python -m dronefast.predict DIR PHOTO --out O --engine
 onnxruntime``."""
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     from .common import prepare_cli
 
     prepare_cli()
-    from ..models.export import (
+    from ..workflows.export_onnx import (
         export_onnx,  # torch loads here, after the arguments are known to be good
     )
 

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from ..data.camera import read_camera
 from ..data.classes import read_class_csv, standard_classes
 from ..data.images import IMAGE_SUFFIXES, image_size, read_image
 from ..data.masks import read_mask
-from ..data.camera import read_camera
 from ..errors import DatasetError, SizeMismatchError, UsageError
-from ..inference.files import OUTPUT_SUFFIXES, read_probability
+from ..inference.predict_files import OUTPUT_SUFFIXES, read_probability
 from ..landing.geo import geojson_path
 from ..landing.options import (
     DEFAULT_CLEARANCE_M,

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ..errors import DatasetError, UsageError
-from ..inference.options import DEFAULT_OVERLAP, ENGINES, PredictOptions
+from ..inference.predict_options import DEFAULT_OVERLAP, ENGINES, PredictOptions
 from ..outputs import ensure_outside, refuse_overwrite, writable_folder
 from .common import positive_float, positive_int, prepare_cli, probability, run_main
 from .landing import add_landing_arguments, landing_options, landing_requested
 
 if TYPE_CHECKING:
-    from ..inference.files import InputScan
+    from ..inference.predict_files import InputScan
     from ..landing.options import LandingOptions
     from ..workflows.video import VideoOptions
 
@@ -23,7 +23,7 @@ __all__ = ["add_predict_arguments", "predict_options", "parse_device", "build_pa
 
 
 def add_predict_arguments(p) -> None:
-    """Add the options of a :class:`~dronefast.inference.options.PredictOptions` (tiling, scale, TTA, device,
+    """Add the options of a :class:`~dronefast.inference.predict_options.PredictOptions` (tiling, scale, TTA, device,
     engine, ...) to a parser; shared by ``predict`` and ``evaluate``."""
     p.add_argument("--pickle", action="store_true",
                    help="allow loading a fastai .pkl export (it can run arbitrary code: only files you trust)")
@@ -128,7 +128,7 @@ def _scan(args: argparse.Namespace) -> InputScan:
     """The photos and videos of the inputs; prints one line counting and naming the other files of the folders
     (a DJI telemetry .SRT beside a video is read with it, not named)."""
     from ..data.telemetry import srt_beside
-    from ..inference.files import scan_inputs
+    from ..inference.predict_files import scan_inputs
 
     scan = scan_inputs(args.inputs, recursive=args.recursive)
     line = scan.others_line(exclude=[srt_beside(v) for v in scan.videos])
@@ -195,7 +195,7 @@ def _predict_videos(predictor, plan: Dict[Path, Dict[str, Path]], args: argparse
 
 def _plan(args: argparse.Namespace, files: List[Path]) -> Dict[Path, Dict[str, Path]]:
     """Output paths of each photo, after the refusals (collisions, outputs over inputs, existing outputs)."""
-    from ..inference.files import is_complete, output_paths
+    from ..inference.predict_files import is_complete, output_paths
 
     outputs: Dict[Path, Dict[str, Path]] = {}
     stems: Dict[str, Path] = {}
@@ -266,7 +266,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _predict_all(predictor, outputs, args: argparse.Namespace, landing, failures: int) -> int:
     """Predict every photo of `outputs`, naming and skipping those that fail; the exit code."""
-    from ..inference.batch import predict_to_files
+    from ..workflows.batch import predict_to_files
 
     todo = list(outputs.items())
     if not args.no_progress:

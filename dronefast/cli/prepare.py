@@ -1,5 +1,5 @@
 """``python -m dronefast.prepare SRC DST --size WxH``: a training-ready copy of a dataset (see
-:mod:`dronefast.data.prepare`)."""
+:mod:`dronefast.data.preparation`)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import sys
 from typing import List, Optional
 
 from ..data.layout import LAYOUTS
-from ..data.prepare import prepare_dataset
+from ..data.preparation import prepare_dataset
 from .common import at_least, run_main, size_arg
 
 __all__ = ["build_parser", "main"]

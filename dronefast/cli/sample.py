@@ -1,4 +1,5 @@
-"""``python -m dronefast.sample DST``: write the built-in synthetic dataset (see :mod:`dronefast.synthetic.sample`)."""
+"""``python -m dronefast.sample DST``: write the built-in synthetic dataset (see
+:mod:`dronefast.synthetic.generator`)."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ from typing import List, Optional
 
 from ..errors import UsageError
 from ..sizes import format_size
-from ..synthetic.sample import (
+from ..synthetic.generator import (
     DEFAULT_LAYOUT,
     DEFAULT_N,
     DEFAULT_SEED,

@@ -1,6 +1,6 @@
 """``python -m dronefast.train [DATA]``: the main job's command line (parser and ``main``).
 
-Runs :func:`dronefast.training.run.train` with a :class:`~dronefast.training.config.TrainConfig` made from the
+Runs :func:`dronefast.workflows.training_run.train` with a :class:`~dronefast.training.config.TrainConfig` made from the
 flags. With no DATA it trains on the built-in synthetic sample (generated on first use into
 ``~/.cache/dronefast``). Only light modules are imported before the arguments are parsed, so ``--help`` and usage
 errors answer at once.
@@ -201,7 +201,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 def _run(a: argparse.Namespace) -> int:
     cfg = config_from_args(a)
     prepare_cli()
-    from ..training.run import (
+    from ..workflows.training_run import (
         train,  # torch and fastai load here, after the arguments are known to be good
     )
 

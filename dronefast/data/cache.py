@@ -15,10 +15,10 @@ import torch
 from fastprogress.fastprogress import progress_bar
 
 from ..errors import DatasetCheckError
-from .check import inspect_pairs
 from .images import read_image
 from .layout import DatasetLayout
 from .masks import read_mask
+from .validation import inspect_pairs
 
 __all__ = ["ItemStore", "ImageGetter", "MaskGetter", "load_items"]
 

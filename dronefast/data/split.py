@@ -14,13 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import DronefastError, UsageError
 from .layout import DatasetLayout
-
-if TYPE_CHECKING:
-    from ..models.modelfile import ModelInfo
 
 __all__ = ["Split", "split_photos", "split_files", "validation_files", "split_settings", "DEFAULT_VALID_PCT",
            "DEFAULT_SEED", "SUBSETS"]
@@ -133,17 +130,18 @@ def validation_files(layout: DatasetLayout, valid_pct: float = DEFAULT_VALID_PCT
     return split_files(layout, valid_pct, seed)[1]
 
 
-def split_settings(info: "ModelInfo", valid_pct: Optional[float] = None, seed: Optional[int] = None
+def split_settings(train_args: Optional[Dict[str, Any]], valid_pct: Optional[float] = None, seed: Optional[int] = None
                    ) -> Tuple[Split, str]:
-    """``(split, where from)`` for evaluating a model: the model's training split (``info.extra["train_args"]``:
-    valid_pct, seed, test_pct, test_stems), with `valid_pct` and `seed` replaced when given, else the defaults
+    """``(split, where from)`` for evaluating a model: the model's training split (`train_args`, the
+    ``extra["train_args"]`` of its description: valid_pct, seed, test_pct, test_stems), with `valid_pct` and `seed`
+    replaced when given, else the defaults
     0.1 and 42. ``where from`` is ``"arguments"``, ``"model"``, ``"default"`` or a mix such as
     ``"arguments+model"`` (valid_pct's source first).
 
     Raises:
         DronefastError: the model was trained with an unseeded (irreproducible) split and no seed is given.
     """
-    args = info.extra.get("train_args") or {}
+    args = train_args or {}
     if valid_pct is not None:
         vp, src_vp = float(valid_pct), "arguments"
     elif args.get("valid_pct") is not None:

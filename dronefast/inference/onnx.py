@@ -1,5 +1,5 @@
 """ONNX Runtime as a prediction engine: :class:`OnnxEngine` runs a model exported by ``python -m dronefast.export``
-(:mod:`dronefast.models.export`) on a batch of normalised photos, like
+(:mod:`dronefast.workflows.export_onnx`) on a batch of normalised photos, like
 :class:`~dronefast.inference.engines.TorchEngine` runs the PyTorch network; decoding, tiling, blending, test-time
 augmentation and upsampling stay the :class:`~dronefast.inference.predictor.Predictor`'s, the same for both.
 
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import DronefastError, ModelFileError
-from ..models.files import MODEL_STEM, file_sha256, model_paths, read_description
+from ..models.description import MODEL_STEM, file_sha256, model_paths, read_description
 from ..models.modelfile import ModelInfo
 
 __all__ = ["OnnxEngine", "require_onnxruntime", "require_onnx", "onnx_files", "onnx_session", "check_signature",
@@ -273,7 +273,7 @@ class OnnxEngine:
             if len(path) == 2 and isinstance(path[0], cls):
                 return path
             raise TypeError("the onnxruntime engine runs an exported model (a folder with model.onnx, or the .onnx "
-                            "file), not an in-memory PyTorch network; export it with dronefast.models.export")
+                            "file), not an in-memory PyTorch network; export it with dronefast.workflows.export_onnx")
         require_onnxruntime()
         graph, desc = onnx_files(path)
         info = ModelInfo.from_json(read_description(desc), str(desc))

@@ -6,11 +6,11 @@ Two ways to run the network over a photo of ``H x W`` pixels, both giving an ``(
   training), predicted in one forward pass, and the logits are upsampled bilinearly to ``H x W`` and
   argmaxed.
 * **tiled**: the photo is resized by `scale` (aspect ratio kept), and windows of the training size step
-  over it (:mod:`dronefast.inference.tiling`); overlapping logits are blended, then upsampled to ``H x W`` like
+  over it (:mod:`dronefast.models.tiling`); overlapping logits are blended, then upsampled to ``H x W`` like
   whole-image logits.
 
 ``tile="auto"`` (default) tiles when the photo is more than
-:data:`~dronefast.inference.options.AUTO_TILE_FACTOR` times the model size in either dimension. The default
+:data:`~dronefast.inference.predict_options.AUTO_TILE_FACTOR` times the model size in either dimension. The default
 `scale` brings the photo to the number of pixels the model saw a whole photo at: ``info.work_size`` for
 object-scale training, else the model input ``info.size`` (``sqrt(h*w / (H*W))``). That keeps objects at their
 training size only when the photo covers as much ground as a training photo did: for a crop or a mosaic, give
@@ -40,15 +40,9 @@ from torch import nn
 
 from ..data.images import RESAMPLE, image_size, read_image, to_rgb
 from ..errors import ModelFileError
-from ..landing.policy import resolve_policy
 from ..metrics.calibration import probabilities
 from ..models.modelfile import ModelInfo, load_model
-from ..sizes import format_size
-from .engines import TorchEngine
-from .memory import check_prediction_memory
-from .onnx import engine_for
-from .options import AUTO_TILE_FACTOR, PredictOptions
-from .tiling import (
+from ..models.tiling import (
     blend_window,
     iter_upsampled,
     pad_to,
@@ -56,6 +50,11 @@ from .tiling import (
     tiled_logits,
     upsample_argmax,
 )
+from ..sizes import format_size
+from .engines import TorchEngine
+from .memory import check_prediction_memory
+from .onnx import engine_for
+from .predict_options import AUTO_TILE_FACTOR, PredictOptions
 
 __all__ = ["Predictor", "Prediction", "predict_image", "ModelLike", "ImageLike"]
 
@@ -95,7 +94,7 @@ class Predictor:
     Args:
         model: a saved model (a training run folder, ``model.json`` / ``.safetensors`` / the common stem; a
             fastai ``.pkl`` export only with ``allow_pickle``) or a ``(network, ModelInfo)`` pair.
-        options: a :class:`~dronefast.inference.options.PredictOptions`; keyword `changes` set single options
+        options: a :class:`~dronefast.inference.predict_options.PredictOptions`; keyword `changes` set single options
             (``Predictor(model, tile="auto", tta=True)``).
 
     An ONNX export folder (``model.onnx`` and no ``model.safetensors``) or ``.onnx`` file given with the default
@@ -252,7 +251,7 @@ class Predictor:
         """The model's class probabilities ``(C, h, w)`` float32 at the working resolution: ``softmax(logits /
         temperature)``, averaged over the TTA views and blended over the tiles, as P(safe) and P(class) are made
         (whole-image without TTA: ``softmax(predict_logits / temperature)``). Upsample with
-        :func:`~dronefast.inference.tiling.iter_upsampled` when full size is needed."""
+        :func:`~dronefast.models.tiling.iter_upsampled` when full size is needed."""
         return self._logits(image, probs=True)[0][len(self.classes):].cpu().numpy()
 
     def predict(self, image: ImageLike) -> np.ndarray:
@@ -265,7 +264,7 @@ class Predictor:
         logits, full = self._logits(image)
         return upsample_argmax(logits, full, self.strip_bytes)
 
-    def predict_confidence(self, image: ImageLike, safe: Optional[Sequence[int]] = None,
+    def predict_confidence(self, image: ImageLike, safe: Sequence[int],
                            size: Optional[Tuple[int, int]] = None, p_class: bool = True) -> "Prediction":
         """Class map with the model's confidence, all ``(H, W)`` at the full size of `image` (or at ``size =
         (h, w)``, resampled straight from the working resolution: e.g. a small map for landing analysis).
@@ -277,15 +276,15 @@ class Predictor:
 
         Args:
             image: a path, PIL image or ``(H, W, 3)`` uint8 array.
-            safe: class ids whose summed probability is ``p_safe`` (default: the landing finder's safe classes
-                present in the model's class table).
+            safe: class ids whose summed probability is ``p_safe`` (the landing policy's safe classes:
+                :func:`~dronefast.landing.policy.resolve_policy`).
             size: ``(h, w)`` of the maps (default: the photo's).
             p_class: also the probability of the predicted class (one more full-size float map; else None).
         """
         out, full = self._logits(image, probs=True)
         return self._confidence(out, tuple(size) if size is not None else full, safe, p_class)
 
-    def predict_with_confidence(self, image: ImageLike, size: Tuple[int, int], safe: Optional[Sequence[int]] = None
+    def predict_with_confidence(self, image: ImageLike, size: Tuple[int, int], safe: Sequence[int]
                                 ) -> Tuple[np.ndarray, "Prediction"]:
         """The full-size class map of `image` (as :meth:`predict`) and, from the same forward passes, the class
         map and confidence at ``size = (h, w)`` (as :meth:`predict_confidence` with `size`): one tiled prediction
@@ -294,11 +293,9 @@ class Predictor:
         ids = upsample_argmax(out[:len(self.classes)], full, self.strip_bytes)
         return ids, self._confidence(out, tuple(size), safe, p_class=False)
 
-    def _confidence(self, out: torch.Tensor, size: Tuple[int, int], safe: Optional[Sequence[int]],
+    def _confidence(self, out: torch.Tensor, size: Tuple[int, int], safe: Sequence[int],
                     p_class: bool) -> "Prediction":
         """:class:`Prediction` at `size` from ``(2C, h, w)`` logits and probabilities (:meth:`_net` with probs)."""
-        if safe is None:
-            safe = resolve_policy(self.classes, None, None)[0]
         c = len(self.classes)
         logits, p = out[:c], out[c:]
         top = logits.max(0).indices

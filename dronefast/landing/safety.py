@@ -43,7 +43,7 @@ DEFAULT_ANALYSIS_SIZE = (200, 300)
 
 @dataclass(frozen=True, kw_only=True)
 class SafetyCheck:
-    """What :func:`~dronefast.inference.evaluate.evaluate_model` checks of the landing finder.
+    """What :func:`~dronefast.workflows.evaluation.evaluate_model` checks of the landing finder.
 
     Args:
         options: the landing settings (the clearance in pixels of the photo or in metres; ``min_p_safe`` is the

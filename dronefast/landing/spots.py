@@ -43,7 +43,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..data.classes import ClassTable
-from .geometry import distance_transform, local_maxima
+from .distances import distance_transform, local_maxima
 from .policy import DEFAULT_MIN_P_SAFE, Hazards, as_class_map, resolve_policy
 
 __all__ = ["LandingSpot", "landable", "landing_maps", "find_landing_spots", "disc_stats", "spots_to_json", "reach"]

@@ -7,17 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..data.camera import CameraInfo
-
 import numpy as np
 from PIL import Image
 
+from ..data.camera import CameraInfo
 from ..data.classes import ClassTable
 from ..outputs import save_image, write_json
 from .geo import geojson_path, place_spots, write_geojson
 from .options import LandingOptions
 from .policy import resolve_policy
-from .render import landing_overlay
+from .pictures import landing_overlay
 from .spots import (
     LandingSpot,
     find_landing_spots,

@@ -18,11 +18,11 @@ from fastai.learner import Learner
 from fastai.vision.learner import unet_learner
 from fastcore.meta import delegates
 
-from ..inference.options import DEFAULT_OVERLAP
-from ..inference.tiling import TiledNet
 from ..metrics.callback import ConfusionCallback, all_reduce_sum
 from .encoders import Encoder, encoder
+from .grid import DEFAULT_OVERLAP
 from .modelfile import ModelInfo
+from .tiling import TiledNet
 
 __all__ = ["drone_learner", "learner_info", "TiledValidation", "REFERENCE_WD"]
 
@@ -112,7 +112,7 @@ def _input_size(dls) -> Tuple[int, int]:
 
 class TiledValidation(Callback):
     """Validation of object-scale training as prediction does it: whole photos at the working scale, seen through
-    windows of the training size whose logits are blended (:class:`~dronefast.inference.tiling.TiledNet`), so the
+    windows of the training size whose logits are blended (:class:`~dronefast.models.tiling.TiledNet`), so the
     scores a run reports and keeps its best epoch by are what ``predict`` delivers.
 
     The learner's model is wrapped for each validation batch's forward pass only (before_batch to after_pred), and

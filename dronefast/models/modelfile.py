@@ -22,8 +22,7 @@ from torch import nn
 from ..data.classes import ClassTable
 from ..errors import ModelFileError
 from ..outputs import write_bytes, write_json
-from .encoders import ARCHS, Encoder
-from .files import (
+from .description import (
     DIGEST_FIELD,
     MODEL_FORMAT,
     check_description,
@@ -31,6 +30,7 @@ from .files import (
     model_paths,
     read_description,
 )
+from .encoders import ARCHS, Encoder
 
 __all__ = ["ModelInfo", "save_model", "load_model", "model_paths", "build_model", "MODEL_FORMAT", "FORMAT_VERSION",
            "output_channels", "check_weights_digest", "UncheckedWeightsWarning"]
@@ -79,7 +79,7 @@ class ModelInfo:
     @classmethod
     def from_json(cls, d: Dict[str, Any], source: str = "json") -> "ModelInfo":
         """Inverse of :meth:`to_json`, after checking every field of `d`
-        (:func:`~dronefast.models.files.check_description`); one :class:`ModelFileError` naming `source` and the
+        (:func:`~dronefast.models.description.check_description`); one :class:`ModelFileError` naming `source` and the
         field otherwise."""
         check_description(d, source)
         return cls(arch=d["arch"], classes=ClassTable.from_dict(d["classes"], source), size=tuple(d["size"]),

@@ -5,7 +5,7 @@ import math
 from typing import List, Optional, Tuple
 
 from .canvas import UNIT, Scene
-from .geometry import Point, hull, lerp, rect, shift
+from .shapes import Point, hull, lerp, rect, shift
 
 __all__ = ["paint_buildings", "visible_faces", "face_quad"]
 

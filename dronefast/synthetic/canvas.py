@@ -8,8 +8,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..data.classes import standard_classes
-from .camera import View
-from .geometry import XY, Point
+from .shot import View
+from .shapes import XY, Point
 from .looks import LOOKS
 
 __all__ = ["Scene", "UNIT", "MAX_OBJECTS"]

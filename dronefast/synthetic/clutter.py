@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .canvas import UNIT, Scene
-from .geometry import Point, blob, hull, rect, shift
+from .shapes import Point, blob, hull, rect, shift
 from .ground import WALKABLE
 
 __all__ = ["draw_obstacle", "paint_obstacles", "paint_marker", "paint_unlabeled"]

@@ -5,7 +5,7 @@ import math
 from typing import List
 
 from .canvas import Scene
-from .geometry import Point, hull, rect, shift
+from .shapes import Point, hull, rect, shift
 from .ground import WALKABLE
 
 __all__ = ["paint_fences", "fence_line", "paint_posts"]

@@ -5,7 +5,7 @@ import math
 from typing import List, NamedTuple, Optional
 
 from .canvas import Scene
-from .geometry import along, blob, rect
+from .shapes import along, blob, rect
 
 __all__ = ["GROUND", "WALKABLE", "PLANTABLE", "Road", "Plaza", "paint_ground", "paint_plaza", "paint_paths",
            "paint_roads"]

@@ -8,7 +8,7 @@ from typing import List, Optional
 import numpy as np
 
 from .canvas import UNIT, Scene
-from .geometry import Point, along, blob, ellipse_box, hull, rect, shift
+from .shapes import Point, along, blob, ellipse_box, hull, rect, shift
 from .ground import WALKABLE
 from .looks import HAIR
 

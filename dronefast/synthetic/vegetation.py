@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .canvas import UNIT, Scene
-from .geometry import along, blob, scale, shift
+from .shapes import along, blob, scale, shift
 from .ground import PLANTABLE
 
 __all__ = ["paint_bushes", "paint_hedge", "paint_trees", "paint_bald_tree"]

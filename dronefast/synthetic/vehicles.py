@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .canvas import Scene
-from .geometry import Point, along, hull, rect, shift
+from .shapes import Point, along, hull, rect, shift
 from .ground import WALKABLE, Plaza, Road
 from .people import draw_person
 

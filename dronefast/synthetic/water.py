@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .canvas import UNIT, Scene
-from .geometry import blob, rect
+from .shapes import blob, rect
 from .ground import PLANTABLE
 
 __all__ = ["paint_pond", "paint_rocks", "paint_pool"]

@@ -20,7 +20,6 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from fastai.learner import Learner
 
-from ..inference.tiling import TiledNet
 from ..metrics.calibration import (
     MIN_FIT_PHOTOS,
     MIN_FIT_PIXELS,
@@ -32,6 +31,7 @@ from ..metrics.calibration import (
 )
 from ..metrics.functional import plain
 from ..models.learner import TiledValidation
+from ..models.tiling import TiledNet
 
 __all__ = ["validation_logits", "calibrate", "MAX_PIXELS"]
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 from ..data.split import Split
 from ..errors import UsageError
 from ..models.archs import ARCHS, DEFAULT_ARCH
-from ..models.files import MAX_MODEL_PIXELS, MAX_MODEL_SIDE
+from ..models.description import MAX_MODEL_PIXELS, MAX_MODEL_SIDE
 from .recipes import DEFAULT_RECIPE, RECIPES, WEIGHT_METHODS, Recipe, get_recipe
 
 __all__ = ["TrainConfig", "ResolvedConfig", "MIN_LR_FIND_ITERS", "AUGMENTS", "PRECISION_CHOICES", "MONITORS", "MAX_LR",

@@ -3,16 +3,16 @@ refute. Each refusal is one line naming the data folder (or the setting), so a r
 inside fastai, on something knowable at the start:
 
 * too few photos for the split and the batch size (fastai's "DataLoader does not contain any batches" after the
-  whole dataset was decoded): :func:`~dronefast.data.check.check_photo_count`, the very check ``python -m
+  whole dataset was decoded): :func:`~dronefast.data.validation.check_photo_count`, the very check ``python -m
   dronefast.check`` makes;
 * a void class that is not a class id of the data's class table (``void_code`` 99 of 24 classes).
 """
 from __future__ import annotations
 
-from ..data.check import check_photo_count
 from ..data.classes import standard_classes
 from ..data.layout import find_layout
-from ..synthetic.sample import sample_params
+from ..data.validation import check_photo_count
+from ..synthetic.generator import sample_params
 from .config import ResolvedConfig, SettingError
 
 __all__ = ["check_before_training"]

@@ -47,10 +47,10 @@ from ..data.classes import ClassTable
 from ..data.masks import ids_to_colour
 from ..data.telemetry import read_srt, srt_beside, telemetry_at, telemetry_camera
 from ..errors import DatasetError, DronefastError
-from ..inference.files import VIDEO_OUTPUT_SUFFIXES
+from ..inference.predict_files import VIDEO_OUTPUT_SUFFIXES
 from ..landing.options import LandingOptions, ScaleError
 from ..landing.policy import resolve_policy
-from ..landing.render import landing_overlay
+from ..landing.pictures import landing_overlay
 from ..landing.spots import LandingSpot, spots_to_json
 from ..landing.writer import analyse_landing
 from ..outputs import atomic_path
@@ -207,7 +207,7 @@ def top_spot_jitter(tops: Sequence[Optional[Point]], shifts: Sequence[Point]) ->
 def annotate_frame(rgb: np.ndarray, ids: np.ndarray, spots: Sequence[LandingSpot], classes: ClassTable,
                    landing: LandingOptions, clearance_px: float, note: str, alpha: float = 0.5) -> Image.Image:
     """One frame of the annotated video: `rgb` ``(H, W, 3)`` blended with the class colours of `ids` at `alpha`,
-    the spots as :func:`~dronefast.landing.render.landing_overlay` draws them (free radius, rank, mean P(safe)),
+    the spots as :func:`~dronefast.landing.pictures.landing_overlay` draws them (free radius, rank, mean P(safe)),
     each one's clearance disc in :data:`CLEARANCE_COLOUR`, and `note` on a band at the top."""
     colour = Image.fromarray(ids_to_colour(ids, classes), "RGB")
     base = Image.blend(Image.fromarray(np.asarray(rgb, dtype=np.uint8), "RGB"), colour, alpha)

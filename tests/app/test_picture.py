@@ -14,7 +14,7 @@ from dronefast.app.picture import (
     p_safe_picture,
 )
 from dronefast.data.masks import ids_to_colour
-from dronefast.inference.files import probability_png
+from dronefast.inference.predict_files import probability_png
 from dronefast.landing.options import LandingOptions
 from tests.app.support import require
 

@@ -1,5 +1,6 @@
 """Tests of benchmarks.export: one tiny in-process run of ``python -m benchmarks export`` on a scripted clock (exact
-medians, ratios and checks in its JSON) with the session's tiny export (tests/models/test_export.py), and the peak
+medians, ratios and checks in its JSON) with the session's tiny export (tests/workflows/test_export_onnx.py), and the
+peak
 memory of a child process."""
 from __future__ import annotations
 

@@ -40,8 +40,8 @@ def test_window_batches_are_the_predictors_windows(bench_work):
     from benchmarks.predict import window_batches
     from dronefast.data.classes import standard_classes
     from dronefast.inference.predictor import Predictor
-    from dronefast.inference.tiling import blend_window
     from dronefast.models.modelfile import ModelInfo, build_model
+    from dronefast.models.tiling import blend_window
 
     photo = photo_dataset(bench_work / "w", 1, (96, 128)) / "original_images" / "0000.jpg"
     info = ModelInfo(arch="resnet18", classes=standard_classes(), size=(32, 48))

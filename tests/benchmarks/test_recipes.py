@@ -10,7 +10,7 @@ import pytest
 from benchmarks.__main__ import main
 from benchmarks.recipes import compare_runs, mean_scores, parse_run, run_config
 from dronefast.errors import UsageError
-from dronefast.inference.evaluate import evaluate_model
+from dronefast.workflows.evaluation import evaluate_model
 
 TINY = ["--n", "10", "--photo-size", "96x64", "--lr-find-iters", "20", "--valid-pct", "0.25", "--test-pct", "0.2"]
 SMALL = "/size=48x32/work=96x64/bs=4"

@@ -73,7 +73,7 @@ def test_reads_exif_and_xmp_and_gives_the_issue_gsd(tmp_path):
     # sensor = 36 * 8.8 / 24 = 13.2 mm; gsd = 20 * 13.2 / (8.8 * 1500) = 0.02 m/px
     assert cam.sensor_mm == pytest.approx(13.2)
     assert cam.gsd_m == pytest.approx(0.02)
-    from dronefast.landing.options import LandingOptions   # a 300x200 map of the photo: 5x coarser
+    from dronefast.landing.options import LandingOptions  # a 300x200 map of the photo: 5x coarser
     assert LandingOptions().scale_for((200, 300), (1000, 1500), cam).gsd_map_m == pytest.approx(0.1)
     assert cam.sources == {"image_width_px": "photo", "image_height_px": "photo", "focal_mm": "exif",
                            "focal_35mm": "exif", "lat": "exif", "lon": "exif", "height_m": "xmp",

@@ -1,5 +1,6 @@
 """Tests of dronefast.inference.onnx: ONNX Runtime as the Predictor's engine on a tiny resnet18 U-Net (input 48x32,
-WxH) exported once per session (see tests/models/test_export.py): the same class maps and landing spots as PyTorch
+WxH) exported once per session (see tests/workflows/test_export_onnx.py): the same class maps and landing spots as
+PyTorch
 through the same code path, and one clear ModelFileError for every broken file or input."""
 from __future__ import annotations
 

@@ -11,15 +11,16 @@ from PIL import Image
 
 from dronefast.cli.predict import main
 from dronefast.data.classes import standard_classes
-from dronefast.inference.files import OUTPUT_SUFFIXES, scan_inputs
+from dronefast.inference.predict_files import OUTPUT_SUFFIXES, scan_inputs
 from dronefast.inference.predictor import Predictor, predict_image
-from dronefast.inference.tiling import (
+from dronefast.landing.policy import resolve_policy
+from dronefast.models.modelfile import ModelInfo, build_model, save_model
+from dronefast.models.tiling import (
     blend_window,
     iter_upsampled,
     tile_positions,
     upsample_argmax,
 )
-from dronefast.models.modelfile import ModelInfo, build_model, save_model
 
 CLASSES = standard_classes()
 SIZE = (32, 48)  # model input (height, width)
@@ -255,15 +256,15 @@ def test_one_prediction_gives_the_full_map_and_a_small_confidence(net_info, tta)
     calls = []
     engine = pred.engine
     pred.engine = lambda x: calls.append(1) or engine(x)
-    ids, small = pred.predict_with_confidence(arr, (20, 30))
+    ids, small = pred.predict_with_confidence(arr, (20, 30), [1, 2])
     once = len(calls)
     np.testing.assert_array_equal(ids, pred.predict(arr))
-    ref = pred.predict_confidence(arr, size=(20, 30))
+    ref = pred.predict_confidence(arr, [1, 2], size=(20, 30))
     assert len(calls) == 3 * once and ids.shape == (80, 120) and small.ids.shape == (20, 30)
     for name in ("ids", "p_safe"):
         np.testing.assert_array_equal(getattr(small, name), getattr(ref, name))
     assert small.p_class is None and ref.p_class.shape == (20, 30)  # only asked-for maps are upsampled
-    lean = pred.predict_confidence(arr, size=(20, 30), p_class=False)
+    lean = pred.predict_confidence(arr, [1, 2], size=(20, 30), p_class=False)
     assert lean.p_class is None and np.array_equal(lean.p_safe, ref.p_safe) and np.array_equal(lean.ids, ref.ids)
 
 
@@ -303,7 +304,7 @@ def test_cli_writes_mask_colour_overlay_and_landing(model_file, net_info, tmp_pa
         for i in np.unique(ids):
             assert tuple(colour[ids == i][0]) == CLASSES.colours[i]
         assert Image.open(out / f"{stem}.overlay.jpg").size == (60, 40)
-        conf = pred.predict_confidence(src / f"{stem}{ext}")
+        conf = pred.predict_confidence(src / f"{stem}{ext}", resolve_policy(pred.classes, None, None)[0])
         np.testing.assert_array_equal(conf.ids, ids)
         for kind in ("p_safe", "p_class"):
             grey = np.asarray(Image.open(out / f"{stem}.{kind}.png"))

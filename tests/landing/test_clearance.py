@@ -8,7 +8,7 @@ from PIL import Image
 
 from dronefast.cli.landing import main
 from dronefast.data.classes import standard_classes
-from dronefast.inference.files import output_paths, probability_png, write_class_maps
+from dronefast.inference.predict_files import output_paths, probability_png, write_class_maps
 from dronefast.landing.options import LandingOptions
 from dronefast.landing.safety import SafetyTally
 from dronefast.landing.spots import disc_stats, find_landing_spots

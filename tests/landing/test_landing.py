@@ -9,8 +9,8 @@ from PIL import Image
 from dronefast.cli.landing import main
 from dronefast.data.classes import standard_classes
 from dronefast.errors import ClassIdError
-from dronefast.landing.geometry import distance_transform, ground_sampling_distance
-from dronefast.landing.render import (
+from dronefast.landing.distances import distance_transform, ground_sampling_distance
+from dronefast.landing.pictures import (
     HAZARD_TINT,
     SAFE_TINT,
     SPOT_COLOUR,

@@ -12,7 +12,7 @@ from fastai.learner import load_learner
 
 from dronefast.data.classes import standard_classes
 from dronefast.errors import ModelFileError
-from dronefast.models.files import model_paths
+from dronefast.models.description import model_paths
 from dronefast.models.learner import drone_learner
 from dronefast.models.modelfile import (
     FORMAT_VERSION,

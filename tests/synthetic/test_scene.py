@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from dronefast.data.classes import standard_classes
-from dronefast.synthetic import sample
+from dronefast.synthetic import generator as sample
 from dronefast.synthetic.scene import DEFAULT_SIZE, check_size, render_scene
 
 TABLE = standard_classes()

@@ -155,7 +155,7 @@ def chain(sample_kaggle, tmp_path_factory):
     import matplotlib.pyplot  # noqa: F401  -- imported once here, not in each forked child
 
     import dronefast.cli.train  # noqa: F401
-    import dronefast.training.run  # noqa: F401
+    import dronefast.workflows.training_run  # noqa: F401
 
     root = tmp_path_factory.mktemp("kills")
     reference = root / "reference"  # beside the chain, on the other core

@@ -11,6 +11,7 @@ import pytest
 from dronefast.cli.predict import main
 from dronefast.errors import DatasetError
 from dronefast.landing.options import LandingOptions
+from dronefast.landing.policy import resolve_policy
 from dronefast.landing.spots import LandingSpot, spots_to_json
 from dronefast.landing.writer import analyse_landing
 from dronefast.synthetic.scene import render_scene
@@ -127,7 +128,7 @@ def test_video_gives_annotated_frames_and_one_line_per_predicted_frame(predictor
         (0, 0.0, "96x64", False, None), (10, 1.0, "96x64", False, None)]
     assert "telemetry" not in lines[0] and "camera" not in lines[0]     # no SRT: pixel spots
     source, _ = decode(clip)
-    pred = predictor.predict_confidence(source[0], p_class=False)
+    pred = predictor.predict_confidence(source[0], resolve_policy(predictor.classes, None, None)[0], p_class=False)
     spots, meta = analyse_landing(pred.ids, predictor.classes, LANDING, p_safe=pred.p_safe)
     assert spots and lines[0]["spots"] == json.loads(json.dumps(spots_to_json(spots)["spots"]))   # no history yet
     assert lines[0]["verdict"] == meta["verdict"] and lines[0]["clearance_px"] == 3

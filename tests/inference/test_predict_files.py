@@ -1,7 +1,7 @@
 """Tests of how predict finds its inputs in folders as operators have them (subfolders, videos, sidecar files)."""
 from pathlib import Path
 
-from dronefast.inference.files import InputScan, scan_inputs
+from dronefast.inference.predict_files import InputScan, scan_inputs
 
 
 def tree(root: Path, names):

@@ -59,9 +59,9 @@ from ..inference.onnx import (
     require_onnx,
     require_onnxruntime,
 )
+from ..models.description import MODEL_STEM, file_sha256
+from ..models.modelfile import ModelInfo, load_model, model_paths
 from ..outputs import atomic_path, make_folder, output_error, remove_file, write_json
-from .files import MODEL_STEM, file_sha256
-from .modelfile import ModelInfo, load_model, model_paths
 
 __all__ = ["export_onnx", "ExportResult", "trace_onnx", "check_onnx", "verify_onnx", "prepare_int8", "quantize_int8",
            "float_nodes", "calibration_photos", "photo_windows", "pixel_agreement", "logits_of", "OPSET", "TRACE_SIZE",
@@ -206,7 +206,7 @@ def calibration_photos(info: ModelInfo, data: Optional[PathLike] = None, n_calib
         if not data:
             raise DronefastError("int8 calibration needs training photos, and the model description does not record "
                                  "its training data; give a dataset folder (calibration=DATA / --calibration DATA)")
-    parts = split_photos(find_layout(data), split_settings(info)[0])
+    parts = split_photos(find_layout(data), split_settings(info.extra.get("train_args"))[0])
     train, valid = parts["train"], parts["validation"]
     n_cal = min(n_calibration, len(train) if valid else len(train) - 1)
     held = (valid + train[n_cal:])[:n_check]
@@ -363,7 +363,7 @@ def _versions() -> Dict[str, str]:
     import onnx
     import onnxruntime
 
-    from .. import __version__
+    from ..version import __version__
 
     return {"dronefast": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__}

@@ -1,10 +1,10 @@
-"""Tests of dronefast.synthetic.geometry: the polygon helpers."""
+"""Tests of dronefast.synthetic.shapes: the polygon helpers."""
 import math
 
 import numpy as np
 import pytest
 
-from dronefast.synthetic.geometry import (
+from dronefast.synthetic.shapes import (
     along,
     blob,
     ellipse_box,

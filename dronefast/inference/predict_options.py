@@ -6,16 +6,12 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, Optional, Union
 
-__all__ = ["PredictOptions", "AUTO_TILE_FACTOR", "WINDOW_FLOOR", "DEFAULT_OVERLAP", "DENSE_SHARE", "ENGINES"]
+from ..models.grid import DEFAULT_OVERLAP
+
+__all__ = ["PredictOptions", "AUTO_TILE_FACTOR", "DEFAULT_OVERLAP", "ENGINES"]
 
 #: ``tile="auto"`` tiles photos more than this many times the model size in height or width.
 AUTO_TILE_FACTOR = 2.0
-#: Weight of a tile's border pixels in the blend (its centre has weight 1).
-WINDOW_FLOOR = 0.1
-DEFAULT_OVERLAP = 0.25
-#: :func:`~dronefast.inference.tiling.upsample_argmax` interpolates every pixel when more than this share of
-#: source cells mix classes.
-DENSE_SHARE = 0.6
 #: Ways to run the network: PyTorch, or ONNX Runtime on an exported model.
 ENGINES = ("torch", "onnxruntime")
 

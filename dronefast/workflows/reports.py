@@ -199,7 +199,7 @@ def safety_figure(landing: Dict[str, Any]):
 
 def write_reports(metrics: Dict[str, Any], examples, classes, out: Path) -> None:
     """Write :data:`EVAL_FILES` into `out` (and :data:`LANDING_FILES` when the landing finder was scored), each
-    atomically, from :func:`~dronefast.inference.evaluate.evaluate_model`'s result and a list of
+    atomically, from :func:`~dronefast.workflows.evaluation.evaluate_model`'s result and a list of
     ``(name, photo, truth, prediction)`` examples."""
     rows = per_class_rows(metrics)
     write_json(out / "metrics.json", metrics)

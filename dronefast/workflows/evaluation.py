@@ -13,7 +13,7 @@ Two resolutions are scored, each from one confusion matrix summed over the photo
 * **full resolution**: the prediction path of :mod:`dronefast.inference.predictor` (tiled or whole-image,
   upsampled to the photo's size) against the full-size mask -- what a user of ``predict`` gets.
 
-The report files are written by :mod:`dronefast.inference.reports`.
+The report files are written by :mod:`dronefast.workflows.reports`.
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ from ..data.layout import DatasetLayout, find_layout
 from ..data.masks import read_mask
 from ..data.split import SUBSETS, split_photos, split_settings
 from ..errors import DronefastError, MissingMaskError, SizeMismatchError, UsageError
+from ..inference.predict_options import PredictOptions
+from ..inference.predictor import ModelLike, Predictor
 from ..landing.policy import resolve_policy
 from ..landing.safety import SafetyCheck, SafetyTally
 from ..metrics.calibration import CalibrationTally
@@ -37,8 +39,6 @@ from ..metrics.functional import confusion_matrix, scores_from_confusion
 from ..models.modelfile import ModelInfo, load_model, model_paths
 from ..outputs import ensure_outside, refuse_overwrite, writable_folder
 from ..sizes import format_size
-from .options import PredictOptions
-from .predictor import ModelLike, Predictor
 from .reports import EVAL_FILES, LANDING_FILES, write_reports
 
 __all__ = ["evaluate_model", "default_out", "select_photos"]
@@ -57,7 +57,7 @@ def select_photos(layout: DatasetLayout, info: ModelInfo, subset: Optional[str] 
     """The photos to score and a description of the split: `subset` is ``"test"`` (default when the model's
     training set photos aside), ``"validation"`` (default otherwise: the photos the best epoch was chosen on),
     ``"train"`` or ``"all"``; the split is the model's training split (:func:`~dronefast.data.split.split_settings`)."""
-    split, src = split_settings(info, valid_pct, seed)
+    split, src = split_settings(info.extra.get("train_args"), valid_pct, seed)
     subset = subset or ("test" if split.has_test else "validation")
     if subset not in SUBSETS:
         raise UsageError(f"subset must be one of {', '.join(SUBSETS)}, got {subset!r}")
@@ -136,7 +136,7 @@ def _score_photo(img: Path, layout: DatasetLayout, whole: Predictor, full: Optio
 
 def _load(model: ModelLike, options: PredictOptions) -> Tuple[Tuple[Any, ModelInfo], str]:
     if options.engine == "onnxruntime":
-        from .onnx import OnnxEngine  # the optional extra; says how to install it when missing
+        from ..inference.onnx import OnnxEngine  # the optional extra; says how to install it when missing
 
         dev = options.device or default_device()
         return OnnxEngine.from_path(model, threads=options.threads, device=dev), str(model)
@@ -170,9 +170,9 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
         model: a training run folder, saved model path (``.pkl`` only with ``options.allow_pickle``) or a
             ``(network, ModelInfo)`` pair.
         data: dataset folder (any layout) or a :class:`DatasetLayout`.
-        out: folder to write the report files (:data:`~dronefast.inference.reports.EVAL_FILES`) into; None writes
+        out: folder to write the report files (:data:`~dronefast.workflows.reports.EVAL_FILES`) into; None writes
             nothing.
-        options: how to predict (:class:`~dronefast.inference.options.PredictOptions`); `tile`, `scale` and
+        options: how to predict (:class:`~dronefast.inference.predict_options.PredictOptions`); `tile`, `scale` and
             `overlap` only affect the full-resolution scores, `tta` both (with TTA the training-resolution scores
             no longer equal those training reported).
         subset: ``"test"``, ``"validation"``, ``"train"`` or ``"all"`` (default: test when the model's training set

@@ -1,4 +1,5 @@
-"""Tests of dronefast.models.export and ``python -m dronefast.export``: a tiny resnet18 U-Net (input 48x32, WxH) saved
+"""Tests of dronefast.workflows.export_onnx and ``python -m dronefast.export``: a tiny resnet18 U-Net (input 48x32,
+WxH) saved
 as a run folder recording the tiny sample as its training data, exported once per session (fp32 and int8); every
 encoder traced, checked and compared with PyTorch at 96x64; the int8 gate; the refusals of the command."""
 from __future__ import annotations
@@ -19,13 +20,13 @@ ort = pytest.importorskip("onnxruntime")
 from dronefast.cli.export import main  # noqa: E402
 from dronefast.data.classes import standard_classes  # noqa: E402
 from dronefast.errors import DronefastError, ModelFileError  # noqa: E402
-from dronefast.models.export import (  # noqa: E402
+from dronefast.models.modelfile import ModelInfo, build_model, load_model  # noqa: E402
+from dronefast.workflows.export_onnx import (  # noqa: E402
     TRACE_SIZE,
     calibration_photos,
     export_onnx,
     photo_windows,
 )
-from dronefast.models.modelfile import ModelInfo, build_model, load_model  # noqa: E402
 from tests.conftest import TINY_MODEL_ARGS as TRAIN_ARGS  # noqa: E402
 
 #: The encoders of the project; the ResNet-50 U-Nets hold 339 M parameters (1.3 GB of fp32 weights, mostly the
@@ -120,7 +121,7 @@ def test_calibration_windows_are_the_models_input(run_folder, sample_kaggle):
 
 def _reuse_int8(monkeypatch, exported):
     """quantize_int8 copies the session's int8 graph instead of quantising again (10 s); the parts asked for."""
-    import dronefast.models.export as mod
+    import dronefast.workflows.export_onnx as mod
 
     calls = []
 
@@ -155,7 +156,7 @@ def test_int8_below_the_threshold_is_refused_and_the_fp32_graph_written(run_fold
 
 def test_cli_int8_below_the_threshold_fails_in_one_line_and_keeps_fp32(run_folder, exported, tmp_path, monkeypatch,
                                                                       capsys):
-    import dronefast.models.export as mod
+    import dronefast.workflows.export_onnx as mod
 
     _reuse_int8(monkeypatch, exported)
     monkeypatch.setitem(mod.export_onnx.__kwdefaults__, "min_int8_agreement", 1.01)   # a gate no graph passes

@@ -33,10 +33,11 @@ from ..outputs import (
     write_text,
 )
 from ..sizes import format_size
-from .check import default_workers, inspect_pair, worker_pool
+from ..version import __version__
 from .classes import ClassTable
 from .images import image_size
 from .layout import find_layout
+from .validation import default_workers, inspect_pair, worker_pool
 
 __all__ = ["PrepareReport", "PrepareConflictError", "NewClassIdError", "prepare_dataset", "scaled_size",
            "JPEG_QUALITY", "PREPARE_JSON", "PARTIAL_JSON"]
@@ -243,14 +244,6 @@ def _run_jobs(jobs: list, workers: int, progress) -> List[_Outcome]:
     return sorted(outcomes, key=lambda o: o.index)
 
 
-def _version() -> Optional[str]:
-    try:
-        import dronefast
-    except ImportError:  # pragma: no cover
-        return None
-    return getattr(dronefast, "__version__", None)
-
-
 def prepare_dataset(src: PathLike, dst: PathLike, size: Optional[Size] = None, scale: Optional[float] = None,
                     workers: Optional[int] = None, overwrite: bool = False,
                     progress: Union[bool, Callable[..., Iterable]] = True,
@@ -335,9 +328,7 @@ def prepare_dataset(src: PathLike, dst: PathLike, size: Optional[Size] = None, s
                        "pairs": len(pairs), "prepared": n_done + len(skipped), "written": n_done,
                        "skipped": len(skipped), "problems": len(problems)},
             "problems": [str(p) for p in problems], "classes": settings["classes"]}
-    version = _version()
-    if version is not None:
-        info["dronefast_version"] = version
+    info["dronefast_version"] = __version__
     write_json(dst / PREPARE_JSON, info)
     remove_file(dst / PARTIAL_JSON)
     return PrepareReport(n_done, len(skipped), problems, dst, out_size, scale, layout.kind)

@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 from dronefast.cli.prepare import main
-from dronefast.data import prepare as prep
+from dronefast.data import preparation as prep
 from dronefast.data.classes import standard_classes
 from dronefast.data.layout import find_layout
 from dronefast.data.masks import colour_to_ids, ids_to_colour
-from dronefast.data.prepare import (
+from dronefast.data.preparation import (
     PARTIAL_JSON,
     PREPARE_JSON,
     NewClassIdError,

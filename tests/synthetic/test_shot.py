@@ -1,10 +1,10 @@
-"""Tests of dronefast.synthetic.camera: frame width in metres, perspective, sun."""
+"""Tests of dronefast.synthetic.shot: frame width in metres, perspective, sun."""
 import math
 
 import numpy as np
 import pytest
 
-from dronefast.synthetic.camera import (
+from dronefast.synthetic.shot import (
     ALTITUDE_PER_WIDTH,
     FRAME_WIDTH_M,
     View,

@@ -34,36 +34,36 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
 
-from .. import __version__
 from ..data.block import drone_dataloaders
 from ..data.masks import palette_show_args
-from ..inference.evaluate import evaluate_model
-from ..inference.options import PredictOptions
+from ..inference.predict_options import PredictOptions
 from ..metrics.callback import find_confusion
 from ..models.encoders import Encoder, encoder
 from ..models.learner import drone_learner, learner_info
 from ..models.modelfile import save_model
 from ..outputs import atomic_path, save_figure, write_failure, write_json
 from ..sizes import format_size
-from ..synthetic.sample import ensure_sample
-from .augment import recipe_batch_tfms
-from .calibrate import calibrate
-from .config import ResolvedConfig, TrainConfig
-from .distributed import (
+from ..synthetic.generator import ensure_sample
+from ..training.augment import recipe_batch_tfms
+from ..training.calibrate import calibrate
+from ..training.config import ResolvedConfig, TrainConfig
+from ..training.distributed import (
     broadcast_object,
     distributed,
     is_main_process,
     main_first,
     world_size,
 )
-from .fit import find_lr, fit_reference
-from .lean import streamline
-from .losses import recipe_loss, train_class_counts
-from .precision import set_precision
-from .preflight import check_before_training
-from .recipes import Recipe
-from .rundir import RunFolder
-from .tuning import tune_malloc
+from ..training.fit import find_lr, fit_reference
+from ..training.lean import streamline
+from ..training.losses import recipe_loss, train_class_counts
+from ..training.precision import set_precision
+from ..training.preflight import check_before_training
+from ..training.recipes import Recipe
+from ..training.rundir import RunFolder
+from ..training.tuning import tune_malloc
+from ..version import __version__
+from .evaluation import evaluate_model
 
 __all__ = ["train", "TrainResult", "describe_recipe", "build_data", "build_learner", "fit", "write_outputs",
            "score_test"]

@@ -1,4 +1,4 @@
-"""Tests of dronefast.synthetic.sample: the built-in synthetic dataset on disk (tiny sizes, a few images each).
+"""Tests of dronefast.synthetic.generator: the built-in synthetic dataset on disk (tiny sizes, a few images each).
 
 What the scenes hold is tested in test_scene.py, their scale and class balance in test_scale.py."""
 import json
@@ -15,7 +15,7 @@ from PIL import Image
 from dronefast.cli.sample import build_parser, main
 from dronefast.data.classes import read_class_csv, standard_classes
 from dronefast.errors import DatasetError
-from dronefast.synthetic.sample import (
+from dronefast.synthetic.generator import (
     DEFAULT_N,
     DEFAULT_SIZE,
     GENERATOR_VERSION,

@@ -10,30 +10,17 @@ each argmaxed straight into the uint8 output.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .options import DEFAULT_OVERLAP, DENSE_SHARE, WINDOW_FLOOR
+from .grid import DEFAULT_OVERLAP, DENSE_SHARE, WINDOW_FLOOR, tile_positions
 
 __all__ = ["tile_positions", "blend_window", "pad_to", "pad_reflect", "bilinear_taps", "iter_upsampled",
            "upsample_argmax", "tiled_logits", "TiledNet"]
-
-
-def tile_positions(length: int, tile: int, overlap: float = DEFAULT_OVERLAP) -> List[int]:
-    """Start offsets of windows of `tile` px covering `length` px with at least `overlap` (0..1) of a window
-    shared by neighbours: evenly spaced, the first at 0, the last at ``length - tile`` (``[0]`` when the
-    window covers everything)."""
-    if tile < 1 or not 0 <= overlap < 1:
-        raise ValueError(f"need tile >= 1 and 0 <= overlap < 1, got tile={tile}, overlap={overlap}")
-    if length <= tile:
-        return [0]
-    stride = max(1, int(math.floor(tile * (1 - overlap) + 0.5)))
-    n = math.ceil((length - tile) / stride) + 1
-    return [int(math.floor(i * (length - tile) / (n - 1) + 0.5)) for i in range(n)]
 
 
 def blend_window(size: Tuple[int, int], floor: float = WINDOW_FLOOR) -> torch.Tensor:

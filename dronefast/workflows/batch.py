@@ -8,20 +8,20 @@ from typing import Dict, List, Optional
 from ..data.camera import read_camera
 from ..data.images import read_image
 from ..errors import DatasetError
+from ..inference.predict_files import png_probability, probability_png, write_class_maps
+from ..inference.predictor import Predictor
 from ..landing.options import LandingOptions, ScaleError
 from ..landing.policy import resolve_policy
 from ..landing.writer import write_landing
 from ..outputs import save_image
 from ..sizes import format_size
-from .files import png_probability, probability_png, write_class_maps
-from .predictor import Predictor
 
 __all__ = ["predict_to_files"]
 
 
 def predict_to_files(predictor: Predictor, image: Path, paths: Dict[str, Path], alpha: float = 0.5,
                      landing: Optional[LandingOptions] = None) -> str:
-    """Predict one photo and write its outputs (`paths` from :func:`~dronefast.inference.files.output_paths`):
+    """Predict one photo and write its outputs (`paths` from :func:`~dronefast.inference.predict_files.output_paths`):
     the class maps, the confidence maps when `paths` names them (``p_safe``, ``p_class``: 8-bit, value / 255), and
     the landing files when `landing` options are given (spots only where the model's P(safe) reaches
     ``landing.min_p_safe``). Returns one line saying what was done.

@@ -1,4 +1,4 @@
-"""The geometry of tiled prediction (dronefast.inference.tiling): window positions and blending weights exactly,
+"""The geometry of tiled prediction (dronefast.models.tiling): window positions and blending weights exactly,
 and the sparse upsampling + argmax against dense bilinear upsampling."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dronefast.inference.tiling import (
+from dronefast.models.tiling import (
     blend_window,
     iter_upsampled,
     tile_positions,

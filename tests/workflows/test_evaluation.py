@@ -16,10 +16,10 @@ from dronefast.data.classes import standard_classes
 from dronefast.data.layout import find_layout
 from dronefast.data.split import Split, split_files, split_settings, validation_files
 from dronefast.errors import DronefastError
-from dronefast.inference.evaluate import evaluate_model
-from dronefast.inference.options import PredictOptions
-from dronefast.inference.reports import EVAL_FILES
+from dronefast.inference.predict_options import PredictOptions
 from dronefast.models.modelfile import ModelInfo, build_model, save_model
+from dronefast.workflows.evaluation import evaluate_model
+from dronefast.workflows.reports import EVAL_FILES
 
 C = standard_classes()
 UNLAB, PAVED, GRASS, ROOF, CAR, TREE = (C.id_of(n) for n in ("unlabeled", "paved-area", "grass", "roof", "car",
@@ -201,15 +201,15 @@ def test_split_is_the_training_split(sample_kaggle):
 
 def test_split_settings_sources():
     info = ModelInfo(arch="resnet18", classes=C, size=SIZE)
-    assert split_settings(info) == (Split(0.1, 42), "default")
+    assert split_settings(info.extra.get("train_args")) == (Split(0.1, 42), "default")
     info.extra["train_args"] = {"seed": 7, "valid_pct": 0.2}
-    assert split_settings(info) == (Split(0.2, 7), "model")
-    assert split_settings(info, seed=1) == (Split(0.2, 1), "model+arguments")
+    assert split_settings(info.extra.get("train_args")) == (Split(0.2, 7), "model")
+    assert split_settings(info.extra.get("train_args"), seed=1) == (Split(0.2, 1), "model+arguments")
     info.extra["train_args"] = {"seed": 7, "valid_pct": 0.2, "test_pct": 0.25}
-    assert split_settings(info) == (Split(0.2, 7, test_pct=0.25), "model")
+    assert split_settings(info.extra.get("train_args")) == (Split(0.2, 7, test_pct=0.25), "model")
     info.extra["train_args"] = {"seed": None, "valid_pct": 0.2}
     with pytest.raises(DronefastError, match="unseeded"):
-        split_settings(info)
+        split_settings(info.extra.get("train_args"))
 
 
 def test_cli_on_a_saved_model(sample_kaggle, tmp_path, capsys):

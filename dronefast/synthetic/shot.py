@@ -15,7 +15,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .geometry import Point
+from .shapes import Point
 
 __all__ = ["View", "draw_view", "FRAME_WIDTH_M", "ALTITUDE_PER_WIDTH", "CLOSE_UP"]
 

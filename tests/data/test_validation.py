@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from dronefast.cli.check import main
-from dronefast.data.check import check_dataset
+from dronefast.data.validation import check_dataset
 
 
 def test_good_dataset_counts(sample_kaggle, capsys):
@@ -111,8 +111,8 @@ def test_several_problems_listed_together(kaggle_copy, capsys):
 def test_split_counts_are_the_split_s(valid_pct, test_pct):
     from pathlib import Path
 
-    from dronefast.data.check import split_counts
     from dronefast.data.split import Split
+    from dronefast.data.validation import split_counts
 
     split = Split(valid_pct, 42, test_pct)
     for n in range(3, 40):
@@ -133,8 +133,8 @@ def test_split_counts_are_the_split_s(valid_pct, test_pct):
     (0.1, 0.0, ("a", "b", "c"), 2, 1, 6),
 ])
 def test_min_photos(valid_pct, test_pct, stems, bs, repeats, fewest):
-    from dronefast.data.check import TooFewPhotosError, check_photo_count, min_photos
     from dronefast.data.split import Split
+    from dronefast.data.validation import TooFewPhotosError, check_photo_count, min_photos
 
     split = Split(valid_pct, 42, test_pct, stems)
     assert min_photos(split, bs, repeats) == fewest
