@@ -1,7 +1,7 @@
-"""``python -m dronefast.check``: runs :func:`dronefast.cli.check.main`."""
+"""``python -m dronefast.check``: the ``check`` command (:mod:`dronefast.cli.check`)."""
 import sys
 
-from .cli.check import main
+from .cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("check"))

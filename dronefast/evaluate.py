@@ -1,7 +1,7 @@
-"""``python -m dronefast.evaluate``: runs :func:`dronefast.cli.evaluate.main`."""
+"""``python -m dronefast.evaluate``: the ``evaluate`` command (:mod:`dronefast.cli.evaluate`)."""
 import sys
 
-from .cli.evaluate import main
+from .cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("evaluate"))

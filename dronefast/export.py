@@ -1,7 +1,7 @@
-"""``python -m dronefast.export``: runs :func:`dronefast.cli.export.main`."""
+"""``python -m dronefast.export``: the ``export`` command (:mod:`dronefast.cli.export`)."""
 import sys
 
-from .cli.export import main
+from .cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("export"))

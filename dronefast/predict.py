@@ -1,7 +1,7 @@
-"""``python -m dronefast.predict``: runs :func:`dronefast.cli.predict.main`."""
+"""``python -m dronefast.predict``: the ``predict`` command (:mod:`dronefast.cli.predict`)."""
 import sys
 
-from .cli.predict import main
+from .cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("predict"))

@@ -1,7 +1,7 @@
-"""``python -m dronefast.prepare``: runs :func:`dronefast.cli.prepare.main`."""
+"""``python -m dronefast.prepare``: the ``prepare`` command (:mod:`dronefast.cli.prepare`)."""
 import sys
 
-from .cli.prepare import main
+from .cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("prepare"))

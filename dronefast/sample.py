@@ -1,7 +1,7 @@
-"""``python -m dronefast.sample``: runs :func:`dronefast.cli.sample.main`."""
+"""``python -m dronefast.sample``: the ``sample`` command (:mod:`dronefast.cli.sample`)."""
 import sys
 
-from .cli.sample import main
+from .cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("sample"))

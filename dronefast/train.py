@@ -1,11 +1,7 @@
-"""``python -m dronefast.train``: runs :func:`dronefast.cli.train.main`.
-
-Importing this module leaves ``dronefast.train`` the function :func:`dronefast.workflows.training_run.train`, in any
-order
-(the package declines the submodule binding, see ``dronefast/__init__.py``)."""
+"""``python -m dronefast.train``: the ``train`` command (:mod:`dronefast.cli.train`)."""
 import sys
 
-from .cli.train import main
+from .cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("train"))

@@ -62,7 +62,7 @@ def test_importing_the_command_module_keeps_the_public_function(name, order):
     code = (sub if order == "submodule first" else fn_first) + (
         f"import sys\nassert callable(df.{name}), type(df.{name})\n"
         f"assert df.{name}.__module__ == df._EXPORTS[{name!r}].join(['dronefast.', ''])\n"
-        f"assert sys.modules['dronefast.{name}'].main is sys.modules['dronefast.cli.{name}'].main\n"
+        f"assert sys.modules['dronefast.{name}'].run is sys.modules['dronefast.cli'].run\n"
         f"from dronefast import {name} as again\nassert again is df.{name}\n"
         f"try:\n    df.{name}(no_such_setting=1)\nexcept TypeError as e:\n    print(e)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -75,6 +75,6 @@ def test_other_submodules_are_still_bound_to_the_package():
     """Only public names are kept from a submodule import: a command module without a public name of its own is the
     package's attribute as usual."""
     code = ("import dronefast.predict, dronefast\n"
-            "print(type(dronefast.predict).__name__, dronefast.predict.main.__module__)")
+            "print(type(dronefast.predict).__name__, dronefast.predict.run.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["module", "dronefast.cli.predict"]
+    assert out.split() == ["module", "dronefast.cli"]

@@ -1,7 +1,7 @@
-"""``python -m dronefast.app``: runs :func:`dronefast.cli.app.main` (the command line lives in
-:mod:`dronefast.cli`)."""
+"""``python -m dronefast.app``: the ``app`` command (:mod:`dronefast.cli.app`)."""
 import sys
 
-from ..cli.app import main
+from ..cli import run
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(run("app"))

@@ -1,7 +1,7 @@
-"""``python -m dronefast.landing``: runs :func:`dronefast.cli.landing.main` (the command line lives in
-:mod:`dronefast.cli`)."""
+"""``python -m dronefast.landing``: the ``landing`` command (:mod:`dronefast.cli.landing`)."""
 import sys
 
-from ..cli.landing import main
+from ..cli import run
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(run("landing"))
