@@ -264,8 +264,8 @@ class ModelSplit:
                     f"(valid_pct {s.valid_pct:g}, seed {s.seed}, {how}; from {self.source}) and the folder listing")
         if self.added:
             n = len(self.added)
-            return f"{n} photo{'s' * (n != 1)} added since training {'are' if n != 1 else 'is'} left out: " + \
-                _names(self.added)
+            verb = "are" if n != 1 else "is"
+            return f"{n} photo{'s' * (n != 1)} added since training {verb} left out: {_names(self.added)}"
         return None
 
     def require(self, *subsets: str) -> None:
