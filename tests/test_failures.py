@@ -428,6 +428,8 @@ BAD_DESCRIPTIONS = {  # name: (change to the good description, or the whole text
     "unknown field": ({"stdev": [0.2, 0.2, 0.2]}, "unknown field(s) stdev"),
     "void_code not an id": ({"void_code": -1}, "void_code: expected null or a class id 0..254"),
     "split of another kind": ({"extra": {"train_args": {"valid_pct": 5}}}, "extra.train_args.valid_pct: expected"),
+    "a recorded split of another kind": ({"extra": {"split": {"format": "dronefast-split", "version": 1,
+                                                              "train": "all"}}}, "extra.split.train: expected a list"),
     "a duplicate class name": ("dup-name", "classes.names[2]: expected a name not already used"),
     "temperature 0": ({"temperature": 0}, "temperature: expected a finite number in 1e-06..1e+06"),
     "weights_sha256 not a digest": ({"weights_sha256": "abc"}, "weights_sha256: expected the SHA-256 of the weights "

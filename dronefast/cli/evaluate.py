@@ -35,9 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="photos to score: test (default when training set some aside with --test-pct), "
                             "validation (default otherwise: the photos the best epoch was chosen on), train or all")
     which.add_argument("--all", dest="subset", action="store_const", const="all", help="score every photo")
-    p.add_argument("--seed", type=int, default=None, help="split seed (default: the model's, else 42)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="split seed of a model that records no split (default: the model's, else 42); refused "
+                        "when the model records its photos (split.json)")
     p.add_argument("--valid-pct", type=fraction, default=None, metavar="F",
-                   help="validation share (default: the model's, else 0.1)")
+                   help="validation share of a model that records no split (default: the model's, else 0.1); "
+                        "refused when the model records its photos (split.json)")
     p.add_argument("--full-res", action=argparse.BooleanOptionalAction, default=True,
                    help="also score full-resolution predictions (default: yes)")
     add_predict_arguments(p)
@@ -107,6 +110,8 @@ def _run(args: argparse.Namespace) -> int:
                        seed=args.seed, full_res=args.full_res, layout=args.layout, n_examples=args.examples,
                        overwrite=args.overwrite, progress=not args.no_progress, landing=safety)
     sp = m["split"]
+    if sp["note"]:
+        print(f"note: {sp['note']}")
     print(f"{sp['n_images']} of {sp['n_total']} photos scored: {describe_split(sp)}")
     print(_line(f"training resolution {m['train_res']['size']}", m["train_res"]))
     if m["full_res"] is not None:

@@ -31,10 +31,10 @@ from fastai.vision.data import ImageBlock, MaskBlock, imagenet_stats
 from .cache import ImageGetter, ItemStore, MaskGetter, load_items
 from .layout import DatasetLayout, find_layout
 from .loaders import CachedDL, TrainCrop
-from .split import Split
+from .split import Split, SplitRecord
 from .windows import ContextZoom, context_crop
 
-__all__ = ["drone_datablock", "drone_dataloaders", "DEFAULT_SIZE"]
+__all__ = ["drone_datablock", "drone_dataloaders", "recorded_split", "DEFAULT_SIZE"]
 
 PathLike = Union[str, Path]
 Size = Tuple[int, int]
@@ -149,3 +149,10 @@ def drone_dataloaders(data: Union[PathLike, DatasetLayout], size: Optional[Size]
     dls.train_size = tuple(size) if size else None  # (height, width) of the training batches
     dls.work_size = tuple(work_size) if work_size else None
     return dls
+
+
+def recorded_split(dls: DataLoaders) -> SplitRecord:
+    """The record of the photos DataLoaders of :func:`drone_dataloaders` serve: the stems of their training and
+    validation items and of their test photos, with the split's settings (what a training run writes as
+    ``split.json``)."""
+    return SplitRecord.of(dls.train_ds.items, dls.valid_ds.items, dls.test_items, dls.split)

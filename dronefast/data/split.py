@@ -9,22 +9,35 @@ as :func:`dronefast.data.block.drone_datablock` splits its items; with no test s
 reference notebook. Everything else is for **training**. A share above 0 holds out at least one photo (fastai's
 cut, ``int(pct * n)``, would hold out none of 9 photos at 10%), and a split that leaves no photo to train or to
 validate on is refused.
+
+**The recorded split.** Settings give the same photos only from the same folder listing: one photo removed from a
+folder of 400 moves most of the others between the subsets. So a training run records the stems of the photos its
+DataLoaders used (:class:`SplitRecord`: ``split.json`` beside ``model.json``, and the same record in
+``model.json``'s ``extra["split"]``), and everything that scores, calibrates or exports a model afterwards reads
+the photos from that record (:func:`model_split`): a recorded photo missing from the folder is refused by name,
+photos added since training are left out (and named), and the settings cannot be changed. A model without a record
+(an older run) has its split re-derived from its settings, with a one-line note saying so.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..errors import DronefastError, UsageError
+from ..errors import DatasetError, DronefastError, UsageError
 from .layout import DatasetLayout
 
-__all__ = ["Split", "split_photos", "split_files", "validation_files", "split_settings", "DEFAULT_VALID_PCT",
-           "DEFAULT_SEED", "SUBSETS"]
+__all__ = ["Split", "split_photos", "split_files", "validation_files", "split_settings", "SplitRecord", "ModelSplit",
+           "model_split", "DEFAULT_VALID_PCT", "DEFAULT_SEED", "SUBSETS", "SPLIT_FILE", "SPLIT_FORMAT",
+           "SPLIT_VERSION"]
 
 DEFAULT_VALID_PCT = 0.1
 DEFAULT_SEED = 42
 SUBSETS = ("test", "validation", "train", "all")
+#: The file a training run records its split in (beside ``model.json``), its ``format`` and ``version``.
+SPLIT_FILE, SPLIT_FORMAT, SPLIT_VERSION = "split.json", "dronefast-split", 1
+#: The field of a :class:`SplitRecord` (and of ``split.json``) holding each subset's stems.
+_FIELDS = {"train": "train", "validation": "valid", "test": "test"}
 
 
 @dataclass(frozen=True)
@@ -162,3 +175,139 @@ def split_settings(train_args: Optional[Dict[str, Any]], valid_pct: Optional[flo
     except ValueError as e:
         raise UsageError(str(e)) from None
     return split, src_vp if src_vp == src_sd else f"{src_vp}+{src_sd}"
+
+
+def _names(stems: Sequence[str], shown: int = 10) -> str:
+    """``a, b, c`` (the first `shown`, then ``and N more``)."""
+    more = f" and {len(stems) - shown} more" if len(stems) > shown else ""
+    return ", ".join(stems[:shown]) + more
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """The photos a run trained on (``train``), chose its best epoch on (``valid``) and set aside (``test``), as
+    sorted file stems, and the settings that produced them. ``split.json`` and ``model.json``'s ``extra["split"]``
+    hold :meth:`as_dict`."""
+
+    train: Tuple[str, ...]
+    valid: Tuple[str, ...]
+    test: Tuple[str, ...]
+    settings: Split
+
+    @classmethod
+    def of(cls, train: Sequence[Union[str, Path]], valid: Sequence[Union[str, Path]],
+           test: Sequence[Union[str, Path]], settings: Split) -> "SplitRecord":
+        """The record of three lists of photo paths (or stems)."""
+        def stems(ps):
+            return tuple(sorted(Path(p).stem for p in ps))
+        return cls(stems(train), stems(valid), stems(test), settings)
+
+    def stems(self, subset: str) -> Tuple[str, ...]:
+        """The recorded stems of `subset` (``"train"``, ``"validation"`` or ``"test"``)."""
+        return getattr(self, _FIELDS[subset])
+
+    def as_dict(self) -> Dict[str, Any]:
+        """``{"format": "dronefast-split", "version": 1, "train": [...], "valid": [...], "test": [...],
+        "settings": {valid_pct, seed, test_pct, test_stems}}`` (JSON-ready)."""
+        return {"format": SPLIT_FORMAT, "version": SPLIT_VERSION, "train": list(self.train),
+                "valid": list(self.valid), "test": list(self.test), "settings": self.settings.as_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "SplitRecord":
+        """The record :meth:`as_dict` wrote; ValueError saying what is wrong otherwise."""
+        if not isinstance(d, dict) or d.get("format") != SPLIT_FORMAT or d.get("version") != SPLIT_VERSION:
+            raise ValueError(f"not a {SPLIT_FORMAT} record of version {SPLIT_VERSION}")
+        lists = [d.get(k) for k in _FIELDS.values()]
+        if not all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in lists):
+            raise ValueError("train, valid and test must be lists of file stems")
+        if len(set().union(*lists)) != sum(map(len, lists)):
+            raise ValueError("a photo is recorded twice")
+        s = d.get("settings") if isinstance(d.get("settings"), dict) else {}
+        settings = Split(s.get("valid_pct") or DEFAULT_VALID_PCT, s.get("seed"), s.get("test_pct") or 0.0,
+                         s.get("test_stems"))
+        return cls(*(tuple(sorted(v)) for v in lists), settings)
+
+
+@dataclass(frozen=True)
+class ModelSplit:
+    """A model's split of a dataset folder (:func:`model_split`).
+
+    Attributes:
+        parts: the photos of ``"train"``, ``"validation"``, ``"test"`` (sorted; recorded photos that are missing
+            left out) and ``"all"`` (every photo of the folder, sorted).
+        split: the settings (recorded with the split, or those it was re-derived from).
+        source: ``"record"``, or where the settings came from (:func:`split_settings`).
+        folder: the photo folder.
+        missing: recorded stems not in the folder, by subset.
+        added: stems in the folder that the record does not hold (left out of every subset).
+    """
+
+    parts: Dict[str, List[Path]]
+    split: Split
+    source: str
+    folder: Path
+    missing: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    added: Tuple[str, ...] = ()
+
+    @property
+    def has_test(self) -> bool:
+        """True when the model set photos aside for testing."""
+        return bool(self.parts["test"] or self.missing.get("test"))
+
+    @property
+    def note(self) -> Optional[str]:
+        """One line worth showing: photos added since training, or a split re-derived from settings (None: none)."""
+        if self.source != "record":
+            s = self.split
+            how = f"{len(s.test_stems)} listed test photos" if s.test_stems else f"test_pct {s.test_pct:g}"
+            return (f"the model records no split (an older run): its photos are re-derived from its settings "
+                    f"(valid_pct {s.valid_pct:g}, seed {s.seed}, {how}; from {self.source}) and the folder listing")
+        if self.added:
+            n = len(self.added)
+            verb = "are" if n != 1 else "is"
+            return f"{n} photo{'s' * (n != 1)} added since training {verb} left out: {_names(self.added)}"
+        return None
+
+    def require(self, *subsets: str) -> None:
+        """DatasetError naming the folder and every recorded photo of `subsets` that is missing from it."""
+        gone = [(k, self.missing[k]) for k in subsets if self.missing.get(k)]
+        if gone:
+            what = "; ".join(f"{k} {_names(v)}" for k, v in gone)
+            raise DatasetError(f"photo(s) of the model's recorded split missing: {what} (restore them; the split "
+                               f"is not re-derived)", self.folder)
+
+    def photos(self, subset: str) -> List[Path]:
+        """The photos of `subset` (or all of them, ``"all"``), after :meth:`require`."""
+        if subset != "all":
+            self.require(subset)
+        return self.parts[subset]
+
+
+def model_split(layout: DatasetLayout, extra: Optional[Dict[str, Any]], valid_pct: Optional[float] = None,
+                seed: Optional[int] = None) -> ModelSplit:
+    """A model's split of `layout`'s photos: the recorded one (``extra["split"]``, a :class:`SplitRecord`), else
+    re-derived from its settings (``extra["train_args"]``, :func:`split_settings`, with `valid_pct` and `seed`
+    replacing them when given).
+
+    Raises:
+        UsageError: `valid_pct` or `seed` given for a model that records its split (they would score other photos).
+        DronefastError: a record that cannot be read, or (no record) what :func:`split_settings` and
+            :meth:`Split.divide` refuse.
+    """
+    extra = extra or {}
+    if extra.get("split") is None:
+        split, src = split_settings(extra.get("train_args"), valid_pct, seed)
+        return ModelSplit(split_photos(layout, split), split, src, layout.image_dir)
+    if valid_pct is not None or seed is not None:
+        raise UsageError("the model records the photos of its split, so valid_pct and seed (--valid-pct, --seed) "
+                         "cannot change it; drop them (or score every photo: --all)")
+    try:
+        rec = SplitRecord.from_dict(extra["split"])
+    except ValueError as e:
+        raise DronefastError(f"the model's recorded split (extra.split) cannot be read: {e}") from None
+    files = layout.image_files()
+    by_stem = {p.stem: p for p in files}
+    parts = {k: [by_stem[s] for s in rec.stems(k) if s in by_stem] for k in _FIELDS}
+    missing = {k: tuple(s for s in rec.stems(k) if s not in by_stem) for k in _FIELDS}
+    added = sorted(set(by_stem) - set(rec.train + rec.valid + rec.test))
+    return ModelSplit({**parts, "all": files}, rec.settings, "record", layout.image_dir, missing, tuple(added))

@@ -161,11 +161,22 @@ def _train_args(value: Any) -> None:
             _fail(f"extra.train_args.{k}", expected, value[k])
 
 
+def _split(value: Any) -> None:
+    """``extra.split``: the photos the run recorded (:class:`dronefast.data.split.SplitRecord`)."""
+    if not isinstance(value, dict) or value.get("format") != "dronefast-split" or value.get("version") != 1:
+        _fail("extra.split", 'a recorded split ({"format": "dronefast-split", "version": 1, ...})', value)
+    for k in ("train", "valid", "test"):
+        if not (isinstance(value.get(k), list) and all(isinstance(s, str) for s in value[k])):
+            _fail(f"extra.split.{k}", "a list of file stems", value.get(k))
+
+
 def _extra(value: Any) -> None:
     if not isinstance(value, dict):
         _fail("extra", "an object", value)
     if "train_args" in value:
         _train_args(value["train_args"])
+    if value.get("split") is not None:
+        _split(value["split"])
     if value.get("source_size") is not None:
         _pair(value["source_size"], "extra.source_size", MAX_SOURCE_SIDE)
 

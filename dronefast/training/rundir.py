@@ -35,6 +35,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
+from ..data.split import SPLIT_FILE
 from ..errors import RunFolderError
 from ..outputs import (
     make_folder,
@@ -64,7 +65,7 @@ CHECKPOINT_FILES = (f"{CHECKPOINT_NAME}.pth", STATE_FILE, f"{BEST_NAME}.pth")
 EXPORT_FILES = ("model.onnx", "model.int8.onnx", "export.json")
 #: Files (relative to the folder) a run writes; ``overwrite`` removes or replaces these and nothing else.
 RUN_FILES = (RUN_RECORD, FINISHED_MARK, "show_batch.png", "lr_find.png", "history.csv", "history.stage0.csv",
-             "history.stage1.csv", "show_results.png", "model.json", "model.safetensors", "export.pkl",
+             "history.stage1.csv", "show_results.png", "model.json", SPLIT_FILE, "model.safetensors", "export.pkl",
              *(f"models/{n}" for n in CHECKPOINT_FILES), *EXPORT_FILES)
 _OWN = (LOCK_FILE, NEXT_RUN)
 

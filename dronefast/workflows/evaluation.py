@@ -1,8 +1,11 @@
 """Scoring a trained model on the photos its training held out: :func:`evaluate_model`.
 
-The validation photos are recovered as training split them (:mod:`dronefast.data.split`); ``valid_pct`` and
-``seed`` come from the model description (``info.extra["train_args"]``) when it records them, else 0.1 and 42;
-``all_images`` scores every photo instead.
+The photos are those of the model's recorded split (``info.extra["split"]``, what the training run's DataLoaders
+used; :mod:`dronefast.data.split`): a recorded photo missing from the data folder is refused by name, photos added
+since training are left out and named in the split's ``note``, and ``valid_pct`` / ``seed`` are refused. A model
+without a record (an older run) has its split re-derived from its description (``info.extra["train_args"]``:
+``valid_pct``, ``seed``, ``test_pct``, ``test_stems``; else 0.1 and 42), which ``valid_pct`` and ``seed`` replace
+when given, and the ``note`` says so. ``all_images`` scores every photo of the folder instead.
 
 Two resolutions are scored, each from one confusion matrix summed over the photos (dataset-level numbers, see
 :mod:`dronefast.metrics.functional` for the void and mIoU rules):
@@ -28,7 +31,7 @@ from fastai.torch_core import default_device
 from ..data.images import read_image
 from ..data.layout import DatasetLayout, find_layout
 from ..data.masks import read_mask
-from ..data.split import SUBSETS, split_photos, split_settings
+from ..data.split import SUBSETS, model_split
 from ..errors import DronefastError, MissingMaskError, SizeMismatchError, UsageError
 from ..inference.predict_options import PredictOptions
 from ..inference.predictor import ModelLike, Predictor
@@ -56,19 +59,21 @@ def select_photos(layout: DatasetLayout, info: ModelInfo, subset: Optional[str] 
                   valid_pct: Optional[float] = None, seed: Optional[int] = None) -> Tuple[List[Path], Dict[str, Any]]:
     """The photos to score and a description of the split: `subset` is ``"test"`` (default when the model's
     training set photos aside), ``"validation"`` (default otherwise: the photos the best epoch was chosen on),
-    ``"train"`` or ``"all"``; the split is the model's training split (:func:`~dronefast.data.split.split_settings`)."""
-    split, src = split_settings(info.extra.get("train_args"), valid_pct, seed)
-    subset = subset or ("test" if split.has_test else "validation")
-    if subset not in SUBSETS:
+    ``"train"`` or ``"all"``. The split is the one the model records (``info.extra["split"]``: a recorded photo
+    missing from the folder is refused, photos added since are left out), else re-derived from its training
+    settings (:func:`~dronefast.data.split.model_split`); the description's ``note`` says either in one line."""
+    if subset is not None and subset not in SUBSETS:
         raise UsageError(f"subset must be one of {', '.join(SUBSETS)}, got {subset!r}")
-    if subset == "test" and not split.has_test:
+    chosen = model_split(layout, info.extra, valid_pct, seed)  # every re-derived split holds a photo, or refused
+    subset = subset or ("test" if chosen.has_test else "validation")
+    if subset == "test" and not chosen.has_test:
         raise DronefastError("the model's training set no photos aside for testing (trained without --test-pct); "
                              "score the validation split (--subset validation), or --all")
-    parts = split_photos(layout, split)  # every split holds at least one photo, or DronefastError
-    files = sorted(parts[subset])
-    settings = split.as_dict() if subset != "all" else dict.fromkeys(split.as_dict())
-    desc = {"subset": subset, **settings, "from": src if subset != "all" else None, "n_images": len(files),
-            "n_total": len(parts["all"])}
+    files = sorted(chosen.photos(subset))
+    every = subset == "all"
+    desc = {"subset": subset, **(dict.fromkeys(chosen.split.as_dict()) if every else chosen.split.as_dict()),
+            "from": None if every else chosen.source, "n_images": len(files), "n_total": len(chosen.parts["all"]),
+            "added": [] if every else list(chosen.added), "note": None if every else chosen.note}
     return files, desc
 
 
@@ -177,7 +182,8 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
             no longer equal those training reported).
         subset: ``"test"``, ``"validation"``, ``"train"`` or ``"all"`` (default: test when the model's training set
             photos aside for it, else validation); see :func:`select_photos`.
-        valid_pct, seed: replace the split's (default: the model's training arguments, else 0.1 and 42).
+        valid_pct, seed: replace the split's settings of a model without a recorded split (default: its training
+            arguments, else 0.1 and 42); refused (UsageError) for a model that records its split.
         all_images: score every photo (``subset="all"``).
         full_res: also score full-resolution predictions.
         layout: layout kind to use when the folder holds several.
@@ -189,27 +195,29 @@ def evaluate_model(model: ModelLike, data: Union[PathLike, DatasetLayout], out: 
 
     Returns:
         The content of ``metrics.json``: ``model``, ``data``, ``layout``, ``classes``, ``split`` (subset,
-        valid_pct, seed, test_pct, test_stems, from, n_images, n_total), ``images`` (file names scored),
+        valid_pct, seed, test_pct, test_stems, from (``"record"`` or where the settings came from), n_images,
+        n_total, added (stems left out), note (one line, or None)), ``images`` (file names scored),
         ``train_res`` (training resolution, or working scale) and ``full_res`` (None unless scored): each
         :func:`~dronefast.metrics.functional.scores_from_confusion`'s dict plus ``how`` (text), ``size`` and
         ``confusion`` (``C x C`` counts, rows = truth).
 
     Raises:
         DronefastError: a refused overwrite, too few photos to split, class tables that differ, or (as DatasetError)
-            a photo or mask that is missing or cannot be read.
+            a photo or mask that is missing or cannot be read (a recorded photo missing: before anything is
+            written). UsageError: `valid_pct` or `seed` for a model that records its split.
     """
     opts = options or PredictOptions()
     lay = data if isinstance(data, DatasetLayout) else find_layout(data, layout)
     out = Path(out) if out is not None else None
     _check_out(out, lay, overwrite, landing is not None)
     (net, info), model_name = _load(model, opts)
-    if out is not None:
-        writable_folder(out)  # before any photo is scored: a bad --out is refused at once
     if tuple(lay.classes.names) != tuple(info.classes.names):
         raise DronefastError(f"the dataset's classes ({len(lay.classes)}: {', '.join(lay.classes.names[:4])}, ...) "
                              f"differ from the model's ({len(info.classes)}: {', '.join(info.classes.names[:4])}, "
                              "...); the scores would compare different things")
     files, split = select_photos(lay, info, "all" if all_images else subset, valid_pct, seed)
+    if out is not None:
+        writable_folder(out)  # before any photo is scored: a bad --out is refused at once
     # at the training resolution as training validated: whole photos squished to the model size, or (object-scale
     # training) whole photos at the working scale seen by tiles
     whole = Predictor((net, info), opts, tile=True, scale=1.0) if info.work_size else Predictor((net, info), opts,

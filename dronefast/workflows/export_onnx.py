@@ -22,8 +22,10 @@ activations calibrated by min/max on windows of training photos at the model's i
 convolution (the logits) left in float. Its pixel agreement with fp32 is measured on held-out photos; below
 :data:`INT8_MIN_AGREEMENT` the graph is quantised again with the whole full-resolution tail in float
 (:data:`INT8_FLOAT_PARTS`), and the export refused when that is not enough either, unless forced. Calibration photos
-are training photos of the model's own split (:func:`~dronefast.data.split.split_settings`), never its test photos;
-held-out photos are its validation photos (then training photos not used for calibration).
+are training photos of the model's own split (the photos its run recorded, :func:`~dronefast.data.split.model_split`;
+re-derived from its settings for an older model), never its test photos; held-out photos are its validation photos
+(then training photos not used for calibration). The export's ``model.json`` is the model's, so the recorded split
+(``extra["split"]``) travels with the exported graph.
 
 Nothing is written unless the fp32 graph passed: files are made in a temporary folder inside the output folder and
 moved into place one by one (``export.json`` last), each atomically. An int8 graph below the agreement gate is not
@@ -190,30 +192,38 @@ def verify_onnx(net: nn.Module, engine: OnnxEngine, info: ModelInfo, seed: int =
 
 
 def calibration_photos(info: ModelInfo, data: Optional[PathLike] = None, n_calibration: int = CALIBRATION_PHOTOS,
-                       n_check: int = CHECK_PHOTOS) -> Tuple[Path, List[Path], List[Path]]:
-    """``(dataset folder, calibration photos, held-out photos)``: training photos of the model's split of `data`
-    (default: the dataset the model was trained on, ``info.extra["train_args"]["data"]``), never its test photos;
-    held-out photos are its validation photos, then training photos not calibrating.
+                       n_check: int = CHECK_PHOTOS, log: Optional[Callable[[str], None]] = None
+                       ) -> Tuple[Path, List[Path], List[Path]]:
+    """``(dataset folder, calibration photos, held-out photos)``: `n_calibration` training photos of the model's
+    split of `data` (default: the dataset the model was trained on, ``info.extra["train_args"]["data"]``), spread
+    over them, never its test photos; held-out photos are its validation photos, then training photos not
+    calibrating. The split is the model's recorded one (:func:`~dronefast.data.split.model_split`; else re-derived
+    from its settings); `log` gets its one-line note (photos added since training, or a re-derived split).
 
     Raises:
-        DronefastError: no dataset recorded nor given, or too few photos for both.
+        DronefastError: no dataset recorded nor given, or too few photos for both; DatasetError: a recorded
+            training or validation photo is missing from `data`.
     """
     from ..data.layout import find_layout
-    from ..data.split import split_photos, split_settings
+    from ..data.split import model_split
 
     if data is None:
         data = (info.extra.get("train_args") or {}).get("data")
         if not data:
             raise DronefastError("int8 calibration needs training photos, and the model description does not record "
                                  "its training data; give a dataset folder (calibration=DATA / --calibration DATA)")
-    parts = split_photos(find_layout(data), split_settings(info.extra.get("train_args"))[0])
-    train, valid = parts["train"], parts["validation"]
+    chosen = model_split(find_layout(data), info.extra)
+    chosen.require("train", "validation")
+    if chosen.note and log is not None:
+        log(f"int8: {chosen.note}")
+    train, valid = chosen.parts["train"], chosen.parts["validation"]
     n_cal = min(n_calibration, len(train) if valid else len(train) - 1)
-    held = (valid + train[n_cal:])[:n_check]
+    calib = [train[i * len(train) // n_cal] for i in range(n_cal)] if n_cal > 0 else []
+    held = (valid + [p for p in train if p not in calib])[:n_check]
     if n_cal < 1 or not held:
         raise DronefastError(f"{data}: {len(train)} training and {len(valid)} validation photo(s): too few to "
                              f"calibrate int8 and check it on other photos")
-    return Path(data), train[:n_cal], held
+    return Path(data), calib, held
 
 
 def photo_windows(photos: Sequence[PathLike], info: ModelInfo, per_photo: int = WINDOWS_PER_PHOTO) -> np.ndarray:
@@ -374,7 +384,7 @@ def _int8(net: nn.Module, info: ModelInfo, stage: Path, *, data: Optional[PathLi
     """Quantise ``stage/model.onnx`` into ``stage/model.int8.onnx``, each of :data:`INT8_FLOAT_PARTS` in turn until
     one agrees with fp32 on `min_agreement` of the pixels of held-out photos; the record, whose ``written`` is False
     when none does and not `force` (with `force`, the last one is kept)."""
-    folder, calib, held = calibration_photos(info, data, n_calibration, n_check)
+    folder, calib, held = calibration_photos(info, data, n_calibration, n_check, log)
     log(f"int8: calibrating on {len(calib)} training photo(s) of {folder}, checking on {len(held)} held-out "
         f"photo(s)")
     pre = prepare_int8(stage / ONNX_NAME, stage / f".{MODEL_STEM}.pre.onnx")

@@ -45,7 +45,8 @@ def _csv_text(rows: List[Dict[str, Any]]) -> str:
 
 def describe_split(sp: Dict[str, Any]) -> str:
     """The subset scored, in words: ``all photos``, ``validation split (valid_pct 0.2, seed 3, from model)``,
-    ``test split (test_pct 0.1, seed 42, from model)`` or ``test split (20 listed photos, from model)``."""
+    ``test split (test_pct 0.1, seed 42, from model)``, ``test split (20 listed photos, from model)``; a recorded
+    split says ``as recorded by the run`` instead of where its settings came from."""
     if sp["subset"] == "all":
         return "all photos"
     if sp.get("test_stems") and sp["subset"] == "test":
@@ -55,7 +56,8 @@ def describe_split(sp: Dict[str, Any]) -> str:
     else:
         how = f"valid_pct {sp['valid_pct']}, seed {sp['seed']}"
         how += f", after test_pct {sp['test_pct']}" if sp.get("test_pct") else ""
-    return f"{sp['subset']} split ({how}, from {sp['from']})"
+    where = "as recorded by the run" if sp["from"] == "record" else f"from {sp['from']}"
+    return f"{sp['subset']} split ({how}, {where})"
 
 
 def _markdown(metrics: Dict[str, Any], rows: List[Dict[str, Any]]) -> str:

@@ -8,7 +8,8 @@
 3. :func:`fit`: ``lr_find`` when the learning rate is ``auto``, then ``fit_one_cycle`` keeping the best epoch,
    checkpointed after every epoch (resumable);
 4. :func:`write_outputs`: the model (``model.safetensors`` + ``model.json``; fastai's pickle ``export.pkl`` only
-   with ``export_pkl``), history, plots and ``metrics.json``.
+   with ``export_pkl``), the split (``split.json``: the stems of the training, validation and test photos the
+   DataLoaders used, also in ``model.json``'s ``extra["split"]``), history, plots and ``metrics.json``.
 
 The output folder is guarded by :class:`~dronefast.training.rundir.RunFolder`: a finished run is never replaced
 without ``overwrite``, and then only once the new run has finished (it runs in a staging folder until then), two
@@ -34,8 +35,9 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
 
-from ..data.block import drone_dataloaders
+from ..data.block import drone_dataloaders, recorded_split
 from ..data.masks import palette_show_args
+from ..data.split import SPLIT_FILE
 from ..inference.predict_options import PredictOptions
 from ..metrics.callback import find_confusion
 from ..models.encoders import Encoder, encoder
@@ -194,16 +196,18 @@ def _metrics(plan: ResolvedConfig, learn: Learner, lr, precision: str, data_path
 
 def write_outputs(plan: ResolvedConfig, learn: Learner, metrics: Dict[str, Any], data_path: Path,
                   started: float) -> None:
-    """Write the model (``model.json`` + ``model.safetensors``; ``export.pkl`` with ``export_pkl``),
-    ``show_results.png``, score the test photos and write ``metrics.json`` (last: its presence marks a finished
-    run), each file atomically; rank 0 only. `started` is the run's start (``time.time()``) for the time it
-    took."""
+    """Write the model (``model.json`` + ``model.safetensors``; ``export.pkl`` with ``export_pkl``), the split
+    (``split.json``, and ``extra["split"]`` of ``model.json``), ``show_results.png``, score the test photos (the
+    recorded ones) and write ``metrics.json`` (last: its presence marks a finished run), each file atomically;
+    rank 0 only. `started` is the run's start (``time.time()``) for the time it took."""
     cfg, out = plan.config, plan.out
     save_figure(plt.gcf(), out / "show_results.png")
     info = learner_info(learn)
+    split = recorded_split(learn.dls).as_dict()
     info.extra = {"train_args": {**plan.split.as_dict(), "size": list(plan.size), "arch": cfg.arch,
                                  "data": str(data_path), "recipe": plan.recipe.name},
-                  "scores": {k: metrics[k] for k in ("pixel_accuracy", "accuracy_mask", "miou")}}
+                  "scores": {k: metrics[k] for k in ("pixel_accuracy", "accuracy_mask", "miou")}, "split": split}
+    write_json(out / SPLIT_FILE, split)
     save_model(learn, out / "model", info)
     if cfg.export_pkl:
         _export_pickle(learn, out.resolve() / "export.pkl")
@@ -331,5 +335,5 @@ def _summary(metrics: Dict[str, Any], out: Path, cfg: TrainConfig) -> None:
         print(f"test ({photos} no step of training saw): pixel accuracy {t['pixel_accuracy']:.4f}, "
               f"accuracy_mask {t['accuracy_mask']:.4f}, mIoU {t['miou']:.4f} over {len(t['miou_classes'])} classes")
     kept = ", export.pkl" * cfg.export_pkl + ", models/ (the checkpoint)" * cfg.keep_checkpoint
-    print(f"outputs in {out}: model.json + model.safetensors{kept}, history.csv, metrics.json, plots; "
+    print(f"outputs in {out}: model.json + model.safetensors{kept}, history.csv, metrics.json, split.json, plots; "
           f"{metrics['time_s']:.0f} s")

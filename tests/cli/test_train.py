@@ -405,7 +405,7 @@ def test_evaluate_scores_the_training_resolution_as_training_did(cli, tmp_path):
     out = tmp_path / "eval"
     assert evaluate([str(cli.dir), "--out", str(out), "--no-full-res", "--no-progress"]) == 0
     scored = json.loads((out / "metrics.json").read_text())
-    assert scored["split"]["from"] == "model" and scored["split"]["n_images"] == cli.metrics["n_valid"]
+    assert scored["split"]["from"] == "record" and scored["split"]["n_images"] == cli.metrics["n_valid"]
     for k in ("pixel_accuracy", "accuracy_mask", "miou"):
         assert scored["train_res"][k] == pytest.approx(cli.metrics[k], abs=1e-9), k
     assert scored["train_res"]["support"] == cli.metrics["support"]

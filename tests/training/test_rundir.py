@@ -12,7 +12,7 @@ from dronefast.training.rundir import NEXT_RUN, RunFolder
 
 OLD = {"run.json": "old record", "metrics.json": "old scores", "model.json": "old description",
        "model.safetensors": "old weights", "export.pkl": "old pickle", "models/best.pth": "old best epoch",
-       "history.stage1.csv": "old second stage"}
+       "history.stage1.csv": "old second stage", "split.json": "old split"}
 NEW = {"run.json": "new record", "metrics.json": "new scores", "model.json": "new description",
        "model.safetensors": "new weights", "history.csv": "new history", "history.stage0.csv": "new stage"}
 MINE = {"models/my_model_v7.pth": "the user's model", "notes.txt": "the user's notes"}

@@ -92,7 +92,7 @@ def test_scores_match_hand_counted_confusion(tmp_path):
     data = hand_dataset(tmp_path / "data")
     m = evaluate_model(oracle(), data, out=tmp_path / "eval", all_images=True, options=CPU, progress=False)
     assert m["split"] == {"subset": "all", "valid_pct": None, "seed": None, "test_pct": None, "test_stems": None,
-                          "from": None, "n_images": 2, "n_total": 2}
+                          "from": None, "n_images": 2, "n_total": 2, "added": [], "note": None}
     for key in ("train_res", "full_res"):   # photos are the model size: both resolutions are the same here
         r = m[key]
         np.testing.assert_array_equal(np.array(r["confusion"]), hand_confusion())

@@ -119,6 +119,30 @@ def test_calibration_windows_are_the_models_input(run_folder, sample_kaggle):
     assert photo_windows(calib[:1], info, per_photo=4).shape == (4, 3, 32, 48)
 
 
+def test_int8_calibration_photos_come_from_the_recorded_split(run_folder, sample_kaggle, tmp_path):
+    """Recorded: training 000-004, validation 005-006, test 007 (008 and 009 came later). Calibration: 3 training
+    photos spread over them; held out: validation, then the other training photos; never a test or an added photo.
+    The export's model.json carries the record."""
+    from dronefast.data.split import Split, SplitRecord
+    from dronefast.errors import DatasetError
+
+    net, info = load_model(run_folder)
+    record = SplitRecord.of([f"{i:03d}" for i in range(5)], ["005", "006"], ["007"], Split(**TRAIN_ARGS)).as_dict()
+    info.extra["split"] = record
+    lines = []
+    data, calib, held = calibration_photos(info, n_calibration=3, n_check=3, log=lines.append)
+    assert data == sample_kaggle and [p.stem for p in calib] == ["000", "001", "003"]
+    assert [p.stem for p in held] == ["005", "006", "002"]
+    assert lines == ["int8: 2 photos added since training are left out: 008, 009"]
+    copy = shutil.copytree(sample_kaggle, tmp_path / "data")
+    (copy / "original_images" / "006.jpg").unlink()
+    with pytest.raises(DatasetError, match=r"original_images: photo\(s\) of the model's recorded split missing: "
+                                           r"validation 006 \(restore"):
+        calibration_photos(info, copy)
+    export_onnx((net, info), tmp_path / "export")
+    assert json.loads((tmp_path / "export" / "model.json").read_text())["extra"]["split"] == record
+
+
 def _reuse_int8(monkeypatch, exported):
     """quantize_int8 copies the session's int8 graph instead of quantising again (10 s); the parts asked for."""
     import dronefast.workflows.export_onnx as mod
