@@ -264,7 +264,8 @@ def _plans(runs: Sequence[str], seeds: Sequence[int], data: Path, work: Path, op
     for r, plan in zip(runs, plans[0]):
         if cache_size is None:
             continue
-        scale = plan.size if isinstance(plan, StockRun) else (plan.resolve().work_size or plan.resolve().size)
+        resolved = plan if isinstance(plan, StockRun) else plan.resolve()
+        scale = resolved.size if isinstance(plan, StockRun) else (resolved.work_size or resolved.size)
         if scale[0] > cache_size[0] or scale[1] > cache_size[1]:
             raise UsageError(f"run {r!r} works at {format_size(scale)}, larger than the decoded copy's "
                              f"{format_size(cache_size)}; raise --cache-size")

@@ -150,7 +150,8 @@ def test_real_photos_with_a_stock_row(tmp_path, capsys, real_layout):
     assert source.kind == "tugraz" and s["cache"]["photos"] == 12
     assert s["cache"]["bytes"] == sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
     for photo in source.image_files():
-        img, mask = Image.open(cache / "images" / f"{photo.stem}.jpg"), Image.open(cache / "masks" / f"{photo.stem}.png")
+        img = Image.open(cache / "images" / f"{photo.stem}.jpg")
+        mask = Image.open(cache / "masks" / f"{photo.stem}.png")
         assert (img.mode, img.size, mask.mode, mask.size) == ("RGB", (72, 48), "L", (72, 48))
         ids = np.array(mask)
         assert ids.max() < 24 and np.array_equal(ids, np.array(read_mask(source.label_path_for(photo),
