@@ -11,13 +11,14 @@ import io
 import math
 import sys
 import warnings
+from pathlib import Path
 from typing import Callable, List, Optional, Tuple, Union
 
 from ..errors import DronefastError, UsageError
 from ..sizes import format_size, parse_size
 
 __all__ = ["size_arg", "positive_int", "positive_float", "factor", "fraction", "share", "probability",
-           "probabilities", "at_least", "at_most", "lr_arg", "run_main",
+           "probabilities", "at_least", "at_most", "lr_arg", "stems_arg", "run_main",
            "DefaultsFormatter", "prepare_cli", "KNOWN_WARNINGS", "format_size", "parse_size", "describe_os_error"]
 
 
@@ -109,6 +110,21 @@ def probabilities(text: str) -> Tuple[float, ...]:
     if not values or not all(0 <= v <= 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected comma-separated probabilities between 0 and 1, got {text!r}")
     return values
+
+
+def stems_arg(text: str) -> Tuple[str, ...]:
+    """argparse type: comma-separated file stems, or ``@FILE`` holding one a line."""
+    if text.startswith("@"):
+        try:
+            lines = Path(text[1:]).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise argparse.ArgumentTypeError(f"cannot read {text[1:]} ({e})") from None
+        stems = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    else:
+        stems = [s.strip() for s in text.split(",") if s.strip()]
+    if not stems:
+        raise argparse.ArgumentTypeError("expected at least one file stem")
+    return tuple(stems)
 
 
 def lr_arg(text: str) -> Union[float, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 from ..errors import DatasetNotFoundError, UsageError
 from ..models.archs import ARCHS, DEFAULT_ARCH
@@ -37,24 +37,10 @@ from .common import (
     run_main,
     share,
     size_arg,
+    stems_arg,
 )
 
 __all__ = ["build_parser", "main", "config_from_args"]
-
-
-def _stems(text: str) -> Tuple[str, ...]:
-    """argparse type: comma-separated file stems, or ``@FILE`` holding one a line."""
-    if text.startswith("@"):
-        try:
-            lines = Path(text[1:]).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise argparse.ArgumentTypeError(f"cannot read {text[1:]} ({e})") from None
-        stems = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-    else:
-        stems = [s.strip() for s in text.split(",") if s.strip()]
-    if not stems:
-        raise argparse.ArgumentTypeError("expected at least one file stem")
-    return tuple(stems)
 
 
 def _recipe_options(p: argparse.ArgumentParser) -> None:
@@ -120,7 +106,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--test-pct", type=share, default=0.1,
                    help="share of the photos set aside first for an honest final score: training never sees them "
                         "nor chooses by them; 0 for none (the reference notebook's split)")
-    t.add_argument("--test-stems", type=_stems, default=None, metavar="STEMS",
+    t.add_argument("--test-stems", type=stems_arg, default=None, metavar="STEMS",
                    help="the test photos by file stem: comma-separated, or @FILE with one stem a line")
     p.add_argument("--seed", type=int, default=42,
                    help="seed of the validation split, the weights' initialisation, the batch order and the "

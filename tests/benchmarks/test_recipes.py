@@ -4,11 +4,17 @@ are computed from them."""
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from benchmarks.__main__ import main
 from benchmarks.recipes import compare_runs, mean_scores, parse_run, run_config
+from dronefast.data.layout import find_layout
+from dronefast.data.masks import read_mask
 from dronefast.errors import UsageError
 from dronefast.workflows.evaluation import evaluate_model
 
@@ -21,7 +27,8 @@ SMALL = "/size=48x32/work=96x64/bs=4"
     ("nadir:12/work=none/size=144x96", ("nadir", 12, {"whole_photos": True, "size": (96, 144)})),
     ("nadir/work=600x400/repeats=3/bs=4/lr=1e-3/weights=inv",
      ("nadir", None, {"work_size": (400, 600), "repeats": 3, "bs": 4, "lr": 1e-3, "class_weights": "inv"})),
-    ("reference:2/lr=auto", ("reference", 2, {"lr": "auto"}))])
+    ("reference:2/lr=auto", ("reference", 2, {"lr": "auto"})),
+    ("stock", ("stock", None, {})), ("stock:1/size=48x32", ("stock", 1, {"size": (32, 48)}))])
 def test_parse_run(text, expected):
     assert parse_run(text) == expected
 
@@ -30,7 +37,8 @@ def test_parse_run(text, expected):
                                            ("nadir:0", "epochs must be a positive integer"),
                                            ("nadir:x", "epochs must be a positive integer"),
                                            ("nadir/speed=2", "unknown setting 'speed'"),
-                                           ("nadir/size=big", "size must be WxH")])
+                                           ("nadir/size=big", "size must be WxH"),
+                                           ("stock/bs=4", "stock takes only size")])
 def test_parse_run_refuses(text, message):
     with pytest.raises(UsageError, match=message):
         parse_run(text)
@@ -106,3 +114,96 @@ def test_bad_usage_exits_2(tmp_path, capsys, args, message):
     assert main(["recipes", "--work", str(tmp_path), *args]) == 2
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())   # refused before any sample or run was written
+
+
+@pytest.fixture(scope="module")
+def real_layout(tmp_path_factory):
+    """12 generated photos 96x64 in the TU Graz layout (colour masks), standing in for the real ones, and a file
+    listing 2 of them as the test photos."""
+    from dronefast.synthetic.generator import generate_sample
+
+    root = tmp_path_factory.mktemp("real")
+    data = generate_sample(root / "data", n=12, size=(64, 96), seed=3, layout="tugraz")
+    stems = root / "test-stems.txt"
+    stems.write_text("# scored only\n002\n007\n", encoding="utf-8")
+    return data, stems
+
+
+REAL_RUNS = ["stock:1/size=48x32", "nadir:1/size=48x32/work=none/bs=4"]
+
+
+def test_real_photos_with_a_stock_row(tmp_path, capsys, real_layout):
+    data, stems = real_layout
+    work, js = tmp_path / "work", tmp_path / "r.json"
+    assert main(["recipes", "--data", str(data), "--test-stems", f"@{stems}", "--cache-size", "72x48",
+                 "--runs", ",".join(REAL_RUNS), "--seeds", "1", "--valid-pct", "0.25", "--work", str(work),
+                 "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    res = json.loads(js.read_text())
+    s, test = res["settings"], {"002", "007"}
+    assert s["test_stems"] == ["002", "007"] and s["test_pct"] == 0.0 and s["n"] is None
+    assert res["argv"][:3] == ["python", "-m", "benchmarks"] and res["machine"]["load_avg_after"] is not None
+    # the decoded copy: every photo at 72x48, its mask the source's colour mask read as ids and resized NEAREST
+    cache = Path(s["cache"]["path"])
+    assert s["data"] == str(cache) and cache.parent == work and s["cache"]["size"] == "72x48"
+    source = find_layout(data)
+    assert source.kind == "tugraz" and s["cache"]["photos"] == 12
+    assert s["cache"]["bytes"] == sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+    for photo in source.image_files():
+        img = Image.open(cache / "images" / f"{photo.stem}.jpg")
+        mask = Image.open(cache / "masks" / f"{photo.stem}.png")
+        assert (img.mode, img.size, mask.mode, mask.size) == ("RGB", (72, 48), "L", (72, 48))
+        ids = np.array(mask)
+        assert ids.max() < 24 and np.array_equal(ids, np.array(read_mask(source.label_path_for(photo),
+                                                                          source.classes, (48, 72))))
+    all_stems = {p.stem for p in source.image_files()}
+    stock, nadir = (res["variants"][r]["per_seed"][0] for r in REAL_RUNS)
+    for row, n_valid in ((stock, 1), (nadir, 2)):   # 10% (at least 1) of 10 photos, 25% of 10
+        items = row["items"]   # what the learner's DataLoaders held
+        assert not test & (set(items["train"]) | set(items["validation"]))
+        assert set(items["train"]) | set(items["validation"]) | test == all_stems
+        assert len(items["validation"]) == n_valid and not set(items["train"]) & set(items["validation"])
+        assert row["cpu_s"] > 0 and all(math.isfinite(row[k]) for k in ("pixel_accuracy", "miou", "iou_car"))
+    assert (stock["epochs"], stock["bs"], stock["lr"], stock["size"], stock["valid_miou"]) == (1, 8, 3e-3, "48x32",
+                                                                                              None)
+    assert stock["weight_change"] > 0   # fit_one_cycle moved the weights
+    # the dronefast row is scored on the test photos of the decoded copy, by the same scorer as the stock row
+    model = next((work / "recipes-runs").glob("nadir-1*-s1")) / "model.json"
+    scored = evaluate_model(model, cache, progress=False)
+    assert scored["split"]["subset"] == "test" and sorted(scored["images"]) == ["002.jpg", "007.jpg"]
+    assert nadir["miou"] == pytest.approx(scored["full_res"]["miou"])
+    assert "12 real photos" in out and "decoded once at 72x48" in out
+    assert f"| {REAL_RUNS[0]} | 48x32 | whole photo | 1 | {stock['pixel_accuracy']:.3f} |" in out
+
+
+def test_stock_model_is_scored_by_evaluate_model(tmp_path, real_layout):
+    from benchmarks.recipes import decoded_copy, score_model
+    from benchmarks.stock import stock_learner, stock_model
+
+    data, _ = real_layout
+    cache, _ = decoded_copy(data, tmp_path, (48, 72))
+    learn = stock_learner(cache, ["002", "007"], seed=1, size=(32, 48))
+    net, info = stock_model(learn, cache, ["002", "007"], (32, 48))
+    assert (info.mean, info.std, info.size) == ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (32, 48))  # no Normalize
+    scored = evaluate_model((net, info), cache, subset="test", progress=False)
+    assert sorted(scored["images"]) == ["002.jpg", "007.jpg"]
+    assert score_model((net, info), cache)["miou"] == scored["full_res"]["miou"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--test-stems", "002"], "--data and --test-stems go together"),
+    (["--runs", "stock"], "run 'stock' trains on real photos only"),
+    (["--data", "DATA"], "--data and --test-stems go together"),
+    (["--data", "DATA", "--test-stems", "002,zzz"], "1 stem(s) name no photo"),
+    (["--data", "DATA", "--test-stems", "002,002"], "listed more than once"),
+    (["--data", "DATA", "--test-stems", "002", "--runs", "stock/size=144x96", "--cache-size", "72x48"],
+     "works at 144x96, larger than the decoded copy's 72x48"),
+    (["--data", "DATA", "--test-stems", "002", "--runs", "nadir/work=600x400", "--cache-size", "72x48"],
+     "works at 600x400")])
+def test_real_data_bad_usage_exits_2(tmp_path, capsys, real_layout, args, message):
+    data, _ = real_layout
+    argv = [str(data) if a == "DATA" else a for a in args]
+    assert main(["recipes", "--work", str(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())   # refused before the decoded copy or any run was written
+

@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from dronefast.cli.common import factor, prepare_cli, probabilities, probability, run_main
+from dronefast.cli.common import factor, prepare_cli, probabilities, probability, run_main, stems_arg
 from dronefast.errors import DatasetError, UsageError
 from dronefast.sizes import format_size, parse_size
 
@@ -81,3 +81,14 @@ def test_a_landing_option_without_landing_is_refused(command, argv, extra):
         landing_requested(parser.parse_args(argv), extra)
     assert landing_requested(parser.parse_args([*argv, "--landing"]), extra) is True
     assert landing_requested(parser.parse_args(argv[:argv.index("o") + 1] if "o" in argv else argv[:1])) is False
+
+
+def test_stems_arg_reads_a_list_or_a_file(tmp_path):
+    assert stems_arg(" 014, 031 ,") == ("014", "031")
+    f = tmp_path / "stems.txt"
+    f.write_text("# the test photos\n000\n\n 014 \n", encoding="utf-8")
+    assert stems_arg(f"@{f}") == ("000", "014")
+    with pytest.raises(argparse.ArgumentTypeError, match="cannot read"):
+        stems_arg(f"@{tmp_path / 'missing.txt'}")
+    with pytest.raises(argparse.ArgumentTypeError, match="at least one file stem"):
+        stems_arg(" , ")
