@@ -87,6 +87,7 @@ def stock_model(learn: Any, data: Path, test_stems: Sequence[str], size: Tuple[i
     from fastai.vision.all import Normalize
 
     from dronefast.data.layout import find_layout
+    from dronefast.data.split import Split, SplitRecord
     from dronefast.models.modelfile import ModelInfo
 
     norms = [t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)]
@@ -94,6 +95,10 @@ def stock_model(learn: Any, data: Path, test_stems: Sequence[str], size: Tuple[i
         tuple(float(v) for v in norms[0].mean.flatten()), tuple(float(v) for v in norms[0].std.flatten()))
     classes = find_layout(data, "prepared").classes
     split = {"valid_pct": STOCK_VALID_PCT, "seed": STOCK_SPLIT_SEED, "test_pct": 0.0, "test_stems": list(test_stems)}
+    held = learner_stems(learn)
+    record = SplitRecord.of(held["train"], held["validation"], test_stems,
+                            Split(STOCK_VALID_PCT, STOCK_SPLIT_SEED, test_stems=tuple(test_stems)))
     info = ModelInfo(arch="resnet18", classes=classes, size=tuple(size), mean=mean, std=std,
-                     extra={"train_args": {**split, "size": list(size), "arch": "resnet18", "data": str(data)}})
+                     extra={"train_args": {**split, "size": list(size), "arch": "resnet18", "data": str(data)},
+                            "split": record.as_dict()})
     return learn.model.eval(), info
