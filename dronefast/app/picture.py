@@ -18,8 +18,8 @@ from PIL import Image, ImageDraw
 
 from ..data.classes import ClassTable
 from ..landing.options import LandingOptions
-from ..landing.policy import resolve_policy
 from ..landing.pictures import label_font
+from ..landing.policy import resolve_policy
 from ..landing.spots import landable
 
 __all__ = ["decision_picture", "p_safe_picture", "banner_html", "SAFE_TINT", "HAZARD_TINT", "DISC_COLOUR",

@@ -15,8 +15,8 @@ from ..data.classes import ClassTable
 from ..outputs import save_image, write_json
 from .geo import geojson_path, place_spots, write_geojson
 from .options import LandingOptions
-from .policy import resolve_policy
 from .pictures import landing_overlay
+from .policy import resolve_policy
 from .spots import (
     LandingSpot,
     find_landing_spots,

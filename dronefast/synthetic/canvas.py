@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..data.classes import standard_classes
-from .shot import View
-from .shapes import XY, Point
 from .looks import LOOKS
+from .shapes import XY, Point
+from .shot import View
 
 __all__ = ["Scene", "UNIT", "MAX_OBJECTS"]
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from .canvas import UNIT, Scene
-from .shapes import Point, blob, hull, rect, shift
 from .ground import WALKABLE
+from .shapes import Point, blob, hull, rect, shift
 
 __all__ = ["draw_obstacle", "paint_obstacles", "paint_marker", "paint_unlabeled"]
 

@@ -5,8 +5,8 @@ import math
 from typing import List
 
 from .canvas import Scene
-from .shapes import Point, hull, rect, shift
 from .ground import WALKABLE
+from .shapes import Point, hull, rect, shift
 
 __all__ = ["paint_fences", "fence_line", "paint_posts"]
 

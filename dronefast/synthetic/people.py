@@ -8,9 +8,9 @@ from typing import List, Optional
 import numpy as np
 
 from .canvas import UNIT, Scene
-from .shapes import Point, along, blob, ellipse_box, hull, rect, shift
 from .ground import WALKABLE
 from .looks import HAIR
+from .shapes import Point, along, blob, ellipse_box, hull, rect, shift
 
 __all__ = ["draw_person", "paint_people", "paint_dog"]
 

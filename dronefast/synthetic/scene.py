@@ -1,6 +1,6 @@
 """One synthetic nadir scene: a camera, the painters in drawing order (back to front), the render.
 
-Scale is relative to the frame (see :mod:`.camera`): object sizes and class shares are the same at every
+Scale is relative to the frame (see :mod:`.shot`): object sizes and class shares are the same at every
 image size, tuned to the Semantic Drone Dataset's (``tests/synthetic/test_scale.py`` measures them).
 """
 from __future__ import annotations
@@ -10,13 +10,13 @@ from typing import Sequence, Tuple
 import numpy as np
 
 from .buildings import paint_buildings
-from .shot import draw_view
 from .canvas import Scene
 from .clutter import paint_marker, paint_obstacles, paint_unlabeled
 from .fences import paint_fences, paint_posts
 from .ground import paint_ground, paint_paths, paint_plaza, paint_roads
 from .people import paint_dog, paint_people
 from .photo import render
+from .shot import draw_view
 from .vegetation import paint_bald_tree, paint_bushes, paint_hedge, paint_trees
 from .vehicles import paint_bicycles, paint_cars
 from .water import paint_pond, paint_pool, paint_rocks

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 
 from .canvas import UNIT, Scene
-from .shapes import along, blob, scale, shift
 from .ground import PLANTABLE
+from .shapes import along, blob, scale, shift
 
 __all__ = ["paint_bushes", "paint_hedge", "paint_trees", "paint_bald_tree"]
 

@@ -8,9 +8,9 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .canvas import Scene
-from .shapes import Point, along, hull, rect, shift
 from .ground import WALKABLE, Plaza, Road
 from .people import draw_person
+from .shapes import Point, along, hull, rect, shift
 
 __all__ = ["draw_car", "paint_cars", "draw_bicycle", "paint_bicycles"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 
 from .canvas import UNIT, Scene
-from .shapes import blob, rect
 from .ground import PLANTABLE
+from .shapes import blob, rect
 
 __all__ = ["paint_pond", "paint_rocks", "paint_pool"]
 

@@ -49,8 +49,8 @@ from ..data.telemetry import read_srt, srt_beside, telemetry_at, telemetry_camer
 from ..errors import DatasetError, DronefastError
 from ..inference.predict_files import VIDEO_OUTPUT_SUFFIXES
 from ..landing.options import LandingOptions, ScaleError
-from ..landing.policy import resolve_policy
 from ..landing.pictures import landing_overlay
+from ..landing.policy import resolve_policy
 from ..landing.spots import LandingSpot, spots_to_json
 from ..landing.writer import analyse_landing
 from ..outputs import atomic_path

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from dronefast.synthetic.shot import View
 from dronefast.synthetic.canvas import MAX_OBJECTS, UNIT, Scene
-from dronefast.synthetic.shapes import rect
 from dronefast.synthetic.photo import render, smooth_noise
+from dronefast.synthetic.shapes import rect
+from dronefast.synthetic.shot import View
 
 
 def _scene(seed=0, h=60, w=90):

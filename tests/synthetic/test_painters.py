@@ -2,12 +2,12 @@
 import numpy as np
 
 from dronefast.synthetic.buildings import face_quad, visible_faces
-from dronefast.synthetic.shot import View
 from dronefast.synthetic.canvas import Scene
 from dronefast.synthetic.clutter import draw_obstacle
 from dronefast.synthetic.fences import paint_posts
-from dronefast.synthetic.shapes import rect
 from dronefast.synthetic.people import draw_person
+from dronefast.synthetic.shapes import rect
+from dronefast.synthetic.shot import View
 from dronefast.synthetic.stats import region_sizes
 from dronefast.synthetic.vehicles import draw_bicycle, draw_car
 

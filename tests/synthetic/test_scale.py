@@ -4,8 +4,8 @@ default seed at 480x320 (about 2 s)."""
 import numpy as np
 import pytest
 
-from dronefast.synthetic.shot import draw_view
 from dronefast.synthetic.scene import render_scene
+from dronefast.synthetic.shot import draw_view
 from dronefast.synthetic.stats import REAL_EXTENTS, REAL_SHARES, measure, region_sizes
 
 N, SIZE, SEED = 40, (320, 480), 0
