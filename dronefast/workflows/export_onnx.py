@@ -57,9 +57,9 @@ from ..inference.onnx import (
     require_onnxruntime,
     trace_onnx,
 )
-from ..models.description import MODEL_STEM, file_sha256
+from ..models.description import MODEL_STEM, file_sha256, model_paths
 from ..models.grid import DEFAULT_OVERLAP, window_boxes
-from ..models.modelfile import ModelInfo, load_model, model_paths
+from ..models.modelfile import ModelInfo, load_model
 from ..models.normalise import normalise_photos
 from ..models.tiling import pad_to
 from ..outputs import atomic_path, make_folder, output_error, remove_file, write_json
@@ -169,7 +169,7 @@ def photo_windows(photos: Sequence[PathLike], info: ModelInfo, per_photo: int = 
     load = tuple(info.work_size or info.size)
     out = []
     for p in photos:
-        arr = pad_to(np.asarray(read_image(p, load)), th, tw)
+        arr = pad_to(np.array(read_image(p, load)), th, tw)
         x = normalise_photos(torch.from_numpy(np.ascontiguousarray(arr))[None], info.mean, info.std)[0]
         boxes = window_boxes(arr.shape[:2], (th, tw), DEFAULT_OVERLAP)
         out += [x[:, y:y + th, xx:xx + tw] for y, xx in boxes[::max(1, len(boxes) // per_photo)][:per_photo]]
