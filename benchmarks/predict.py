@@ -44,19 +44,18 @@ def window_batches(pred: Any, photo: Path, work_hw: Size) -> Tuple[List[Any], in
     import torch
 
     from dronefast.data.images import read_image
-    from dronefast.models.tiling import pad_to, tile_positions
+    from dronefast.models.grid import window_boxes
+    from dronefast.models.normalise import normalise_photos
+    from dronefast.models.tiling import pad_to
 
     th, tw = pred.tile_size
     arr = pad_to(np.asarray(read_image(photo, work_hw)), th, tw)  # as the Predictor decodes a JPEG path
-    boxes = [(y, x) for y in tile_positions(arr.shape[0], th, pred.overlap)
-             for x in tile_positions(arr.shape[1], tw, pred.overlap)]
+    boxes = window_boxes(arr.shape[:2], (th, tw), pred.overlap)
     src = torch.from_numpy(np.ascontiguousarray(arr))
-    mean = torch.tensor(pred.info.mean, dtype=torch.float32, device=pred.device).view(1, 3, 1, 1)
-    std = torch.tensor(pred.info.std, dtype=torch.float32, device=pred.device).view(1, 3, 1, 1)
     batches = []
     for i in range(0, len(boxes), pred.batch_size):
-        b = torch.stack([src[y:y + th, x:x + tw] for y, x in boxes[i:i + pred.batch_size]]).to(pred.device)
-        x = ((b.permute(0, 3, 1, 2).float() / 255) - mean) / std
+        b = torch.stack([src[y:y + th, x:x + tw] for y, x in boxes[i:i + pred.batch_size]])
+        x = normalise_photos(b, pred.info.mean, pred.info.std, pred.device)
         batches.append(x.contiguous(memory_format=pred.engine.memory_format))
     return batches, len(boxes)
 

@@ -3,14 +3,15 @@
 The public API is listed in ``__all__``; names are imported on first use, so ``import dronefast`` and the
 light command-line tools start without loading fastai and PyTorch.
 
-Subpackages, one part of the job each:
+Subpackages, one part of the job each, in layer order (each imports only those above it in this list):
     data        dataset layouts, class tables, photos and masks, the check, prepared copies, the split, the DataBlock
     synthetic   the built-in synthetic sample
-    models      encoders and their weights, the U-Net learner, the safe model format, ONNX export
-    training    recipes and run settings, losses, augmentations, callbacks, fitting, distributed, the main job
     metrics     accuracy, IoU and Dice from a confusion matrix; the fastai callback and metrics
-    inference   prediction of photos of any size (engines: PyTorch, ONNX Runtime), evaluation and its reports
+    models      encoders and their weights, the U-Net learner, the safe model format, the window grid and tiling
+    training    recipes and run settings, losses, augmentations, callbacks, fitting, calibration, distributed
+    inference   prediction of photos of any size (engines: PyTorch; ONNX Runtime and the ONNX graph code)
     landing     landing spots from a class map, with the model's confidence, and their safety against the truth
+    workflows   what combines them: the training run, evaluation and its reports, batch prediction, ONNX export
     app         the web page (``python -m dronefast.app``, extra ``[app]``; imports Gradio, never imported here)
     cli         the commands (``python -m dronefast.train`` and the others); the library never imports it
 Modules shared by all: ``errors`` (one exception family), ``outputs`` (atomic file writing), ``sizes`` (WxH).
@@ -48,10 +49,9 @@ _EXPORTS: Dict[str, str] = {
     "confusion_matrix": "metrics.functional", "iou_per_class": "metrics.functional",
     "dice_per_class": "metrics.functional", "mean_iou": "metrics.functional",
     "scores_from_confusion": "metrics.functional", "ConfusionCallback": "metrics.callback",
-    "ConfusionMetric": "metrics.callback", "AccuracyMask": "metrics.callback", "MeanIoU": "metrics.callback",
+    "AccuracyMask": "metrics.callback", "MeanIoU": "metrics.callback",
     "PixelAccuracy": "metrics.callback", "segmentation_metrics": "metrics.callback",
     "per_class_iou": "metrics.callback", "find_confusion": "metrics.callback",
-    "find_confusion_metric": "metrics.callback",
     # models
     "ARCHS": "models.archs", "Encoder": "models.encoders", "encoder": "models.encoders",
     "drone_learner": "models.learner", "ModelInfo": "models.modelfile", "save_model": "models.modelfile",
@@ -65,7 +65,7 @@ _EXPORTS: Dict[str, str] = {
     "nadir_transforms": "training.augment", "SegLoss": "training.losses", "class_weights": "training.losses",
     "train_class_counts": "training.losses", "soft_dice_loss": "training.losses", "tune_malloc": "training.tuning",
     # inference
-    "Predictor": "inference.predictor", "predict_image": "inference.predictor",
+    "Predictor": "inference.predictor",
     "PredictOptions": "inference.predict_options", "evaluate_model": "workflows.evaluation",
     "OnnxEngine": "inference.onnx",
     "Prediction": "inference.predictor",

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple, Union
 
 from ..errors import DronefastError, UsageError
-from ..sizes import format_size, parse_size
+from ..sizes import parse_size
 
 __all__ = ["size_arg", "positive_int", "positive_float", "factor", "fraction", "share", "probability",
            "probabilities", "at_least", "at_most", "lr_arg", "stems_arg", "run_main",
-           "DefaultsFormatter", "prepare_cli", "KNOWN_WARNINGS", "format_size", "parse_size", "describe_os_error"]
+           "DefaultsFormatter", "prepare_cli", "KNOWN_WARNINGS", "describe_os_error"]
 
 
 def size_arg(text: str):

@@ -41,7 +41,7 @@ __all__ = ["read_image", "image_size", "open_image", "to_rgb", "exif_orientation
 
 PathLike = Union[str, Path]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
-#: Filter used to shrink photos (masks always use NEAREST, see dronefast.masks).
+#: Filter used to shrink photos (masks always use NEAREST, see dronefast.data.masks).
 RESAMPLE = Image.Resampling.LANCZOS
 _CONVERTED = ("RGB", "L", "1", "P", "YCbCr", "HSV", "CMYK")
 _ALPHA = ("RGBA", "RGBa", "RGBX", "LA", "La", "PA")

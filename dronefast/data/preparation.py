@@ -4,7 +4,7 @@ Every photo of SRC (Kaggle, TU Graz or prepared layout) is decoded once at the t
 then Lanczos) and saved as ``DST/images/<stem>.jpg`` (RGB, quality 95, no chroma subsampling); its mask is read
 as class ids (colour masks go through the class table), resized with NEAREST only and saved as
 ``DST/masks/<stem>.png`` (mode L). ``class_dict.csv``, ``codes.txt`` and finally ``prepare.json`` complete the
-"prepared" layout that :func:`dronefast.layout.find_layout` recognises.
+"prepared" layout that :func:`dronefast.data.layout.find_layout` recognises.
 
 Pairs are processed on all cores. Each file is written atomically, and a pair whose two outputs already exist
 is skipped, so an interrupted run is resumed by running the same command again. ``prepare.partial.json`` holds
@@ -251,11 +251,11 @@ def prepare_dataset(src: PathLike, dst: PathLike, size: Optional[Size] = None, s
     """Write a resized, training-ready copy of the dataset at `src` into `dst` (see the module docstring).
 
     Args:
-        src: dataset folder in any layout :func:`~dronefast.layout.find_layout` recognises; only read.
+        src: dataset folder in any layout :func:`~dronefast.data.layout.find_layout` recognises; only read.
         dst: output folder (created; must not be or lie inside `src`).
         size: exact ``(height, width)`` of every prepared image and mask.
         scale: factor (0 < scale <= 1) applied to each image's own size, rounded; give `size` or `scale`.
-        workers: processes (default: every core, :func:`~dronefast.check.default_workers`).
+        workers: processes (default: every core, :func:`~dronefast.data.validation.default_workers`).
         overwrite: prepare every pair again, removing earlier outputs in `dst`, even if `dst` was prepared
             with other settings; otherwise pairs already done are skipped.
         progress: show a fastprogress bar (or a callable ``wrap(iterable, total=n)``).

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import DatasetCheckError, DatasetError, SizeMismatchError
+from ..errors import DatasetError, SizeMismatchError
 from .classes import ClassTable
 from .images import image_size, read_image
 from .layout import DatasetLayout, find_layout
@@ -251,11 +251,6 @@ class CheckReport:
         else:
             out.append("OK: no problems found")
         return "\n".join(out)
-
-    def raise_for_problems(self) -> None:
-        """Raise :class:`DatasetCheckError` listing every problem, if any."""
-        if self.problems:
-            raise DatasetCheckError(self.problems, self.layout.root)
 
 
 def check_dataset(path: Union[PathLike, DatasetLayout], decode_images: bool = True, workers: Optional[int] = None,

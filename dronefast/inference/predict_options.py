@@ -3,7 +3,7 @@ shared by ``predict``, ``evaluate`` and the web app, in one checked object (ligh
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, Optional, Union
 
 from ..models.grid import DEFAULT_OVERLAP
@@ -74,8 +74,3 @@ class PredictOptions:
     def replace(self, **changes: Any) -> "PredictOptions":
         """A copy with `changes` (checked again)."""
         return replace(self, **changes)
-
-    @classmethod
-    def field_names(cls) -> tuple:
-        """Names of the options."""
-        return tuple(f.name for f in fields(cls))

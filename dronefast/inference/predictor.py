@@ -41,22 +41,17 @@ from torch import nn
 from ..data.images import RESAMPLE, image_size, read_image, to_rgb
 from ..errors import ModelFileError
 from ..metrics.calibration import probabilities
+from ..models.grid import window_boxes
 from ..models.modelfile import ModelInfo, load_model
-from ..models.tiling import (
-    blend_window,
-    iter_upsampled,
-    pad_to,
-    tile_positions,
-    tiled_logits,
-    upsample_argmax,
-)
+from ..models.normalise import normalise_photos
+from ..models.tiling import blend_window, iter_upsampled, pad_to, tiled_logits, upsample_argmax
 from ..sizes import format_size
 from .engines import TorchEngine
 from .memory import check_prediction_memory
 from .onnx import engine_for
 from .predict_options import AUTO_TILE_FACTOR, PredictOptions
 
-__all__ = ["Predictor", "Prediction", "predict_image", "ModelLike", "ImageLike"]
+__all__ = ["Predictor", "Prediction", "ModelLike", "ImageLike"]
 
 PathLike = Union[str, Path]
 ImageLike = Union[PathLike, Image.Image, np.ndarray]
@@ -113,8 +108,6 @@ class Predictor:
         self.tile, self.scale, self.overlap = opts.tile, opts.scale, float(opts.overlap)
         self.batch_size, self.tta = opts.batch_size, opts.tta
         self.strip_bytes = int(opts.strip_mb * (1 << 20))
-        self._mean = torch.tensor(self.info.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(self.info.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._window = blend_window(self.tile_size).to(self.device)
         #: divides the logits before the softmax (the model's calibration, 1: none); the class map is unchanged
         self.temperature = float(getattr(self.info, "temperature", None) or 1.0)
@@ -200,8 +193,7 @@ class Predictor:
 
     def _normalise(self, batch: torch.Tensor) -> torch.Tensor:
         """``(B, h, w, 3)`` uint8 photos -> ``(B, 3, h, w)`` float32 normalised, on the device."""
-        x = batch.to(self.device).permute(0, 3, 1, 2).float().div(255)
-        return (x - self._mean) / self._std
+        return normalise_photos(batch, self.info.mean, self.info.std, self.device)
 
     def _views(self, x: torch.Tensor) -> List[torch.Tensor]:
         """The engine's logits ``(B, C, h, w)`` of normalised photos, and with TTA of their flips (flipped back)."""
@@ -311,13 +303,7 @@ class Predictor:
         if not tiled:
             return f"whole-image at {format_size(work)}"
         th, tw = self.tile_size
-        n = len(tile_positions(max(work[0], th), th, self.overlap)) * len(
-            tile_positions(max(work[1], tw), tw, self.overlap))
+        n = len(window_boxes((max(work[0], th), max(work[1], tw)), (th, tw), self.overlap))
         return (f"tiled at scale {self.scale_for(size):.4g} ({format_size(work)}): {n} window(s) of "
                 f"{format_size((th, tw))}, overlap {self.overlap:g}")
 
-
-def predict_image(model: ModelLike, image: ImageLike, **options: Any) -> np.ndarray:
-    """Class map ``(H, W)`` uint8 of one photo: ``Predictor(model, **options).predict(image)``; build a
-    :class:`Predictor` once instead when predicting many photos."""
-    return Predictor(model, **options).predict(image)

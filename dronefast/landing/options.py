@@ -17,7 +17,7 @@ from ..data.classes import ClassTable
 from ..sizes import format_size
 from .policy import DEFAULT_MIN_P_SAFE, Hazards, resolve_policy
 
-__all__ = ["LandingOptions", "LandingScale", "ScaleError", "DEFAULT_MIN_P_SAFE", "DEFAULT_CLEARANCE_M",
+__all__ = ["LandingOptions", "LandingScale", "ScaleError", "DEFAULT_CLEARANCE_M",
            "DEFAULT_CLEARANCE_PX", "ORIGIN"]
 
 #: Clearance when none is given and the ground scale is known (m).

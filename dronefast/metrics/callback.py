@@ -38,8 +38,7 @@ from .functional import (
 )
 
 __all__ = ["ConfusionCallback", "AccuracyMask", "MeanIoU", "PixelAccuracy", "segmentation_metrics",
-           "find_confusion", "per_class_iou", "all_reduce_sum", "unpadded_count",
-           "ConfusionMetric", "find_confusion_metric"]
+           "find_confusion", "per_class_iou", "all_reduce_sum", "unpadded_count"]
 
 
 def all_reduce_sum(t: Tensor) -> Tensor:
@@ -255,7 +254,3 @@ def per_class_iou(learn) -> Dict[str, float]:
     and the void class)."""
     return find_confusion(learn).per_class("iou")
 
-
-#: Former names, kept importable: the confusion-matrix "hub" is now a fastai Callback.
-ConfusionMetric = ConfusionCallback
-find_confusion_metric = find_confusion

@@ -1,9 +1,9 @@
 """The reference notebook's model: fastai's dynamic U-Net on a ResNet encoder, with its metrics.
 
 ``drone_learner(dls)`` is ``unet_learner(dls, resnet34, metrics=..., wd=1e-2)`` with dronefast's encoders
-(torchvision resnet18/34/50 or the reference's pretrainedmodels resnet50, see :mod:`dronefast.encoders`), the
+(torchvision resnet18/34/50 or the reference's pretrainedmodels resnet50, see :mod:`dronefast.models.encoders`), the
 void-aware ``accuracy_mask`` and a dataset-level mIoU (:mod:`dronefast.metrics`), and a
-:class:`~dronefast.modelfile.ModelInfo` attached as ``learn.dronefast_info`` so that exports know how to rebuild
+:class:`~dronefast.models.modelfile.ModelInfo` attached as ``learn.dronefast_info`` so that exports know how to rebuild
 the network.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def drone_learner(dls, arch: Union[str, Encoder] = "resnet34", pretrained: bool 
                   weights: Optional[PathLike] = None,
                   void_code: Optional[int] = 0, wd: float = REFERENCE_WD, metrics: Optional[Sequence] = None,
                   **kwargs: Any) -> Learner:
-    """Build the dynamic U-Net learner from DataLoaders made by :func:`dronefast.data.drone_dataloaders`.
+    """Build the dynamic U-Net learner from DataLoaders made by :func:`dronefast.data.block.drone_dataloaders`.
 
     Args:
         dls: DataLoaders (with ``dls.classes``, the class table, for the model description).

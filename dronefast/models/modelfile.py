@@ -32,7 +32,7 @@ from .description import (
 )
 from .encoders import ARCHS, Encoder
 
-__all__ = ["ModelInfo", "save_model", "load_model", "model_paths", "build_model", "MODEL_FORMAT", "FORMAT_VERSION",
+__all__ = ["ModelInfo", "save_model", "load_model", "model_paths", "build_model", "FORMAT_VERSION",
            "output_channels", "check_weights_digest", "UncheckedWeightsWarning"]
 
 PathLike = Union[str, Path]
@@ -45,7 +45,7 @@ class ModelInfo:
     """What a saved model needs to be rebuilt and used.
 
     Attributes:
-        arch: encoder name (one of ``dronefast.encoders.ARCHS``).
+        arch: encoder name (one of ``dronefast.models.archs.ARCHS``).
         classes: class table (names and colours); ``n_out = len(classes)``.
         size: training input ``(height, width)`` in pixels.
         mean, std: per-channel normalisation of 0..1 RGB input.

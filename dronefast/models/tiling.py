@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .grid import DEFAULT_OVERLAP, DENSE_SHARE, WINDOW_FLOOR, tile_positions
+from .grid import DEFAULT_OVERLAP, DENSE_SHARE, WINDOW_FLOOR, window_boxes
 
-__all__ = ["tile_positions", "blend_window", "pad_to", "pad_reflect", "bilinear_taps", "iter_upsampled",
+__all__ = ["blend_window", "pad_to", "pad_reflect", "bilinear_taps", "iter_upsampled",
            "upsample_argmax", "tiled_logits", "TiledNet"]
 
 
@@ -151,15 +151,16 @@ def tiled_logits(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, w
                  overlap: float = DEFAULT_OVERLAP, batch_size: int = 8,
                  weights: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Logits ``(B, C, H, W)`` of images ``(B, 3, H, W)`` (normalised) seen through windows of ``window = (h, w)``:
-    windows step over each image with `overlap` (:func:`tile_positions`), images smaller than a window are padded
-    by reflection (:func:`pad_reflect`), `net` runs on up to `batch_size` windows at a time, and overlapping logits
-    are blended with `weights` (default :func:`blend_window`). One window per image: its logits as they are.
-    Shared by prediction and by validation during object-scale training, so both score the same way."""
+    windows step over each image with `overlap` (:func:`~dronefast.models.grid.window_boxes`), images smaller than
+    a window are padded by reflection (:func:`pad_reflect`), `net` runs on up to `batch_size` windows at a time,
+    and overlapping logits are blended with `weights` (default :func:`blend_window`). One window per image: its
+    logits as they are. Shared by prediction and by validation during object-scale training, so both score the same
+    way."""
     B, _, H, W = x.shape
     th, tw = window
     x = pad_reflect(x, th, tw)
     ph, pw = x.shape[-2:]
-    boxes = [(y, xx) for y in tile_positions(ph, th, overlap) for xx in tile_positions(pw, tw, overlap)]
+    boxes = window_boxes((ph, pw), window, overlap)
     if len(boxes) == 1:
         return net(x[..., :th, :tw])[..., :H, :W]
     weights = blend_window(window).to(x.device) if weights is None else weights

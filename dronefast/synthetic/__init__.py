@@ -2,13 +2,13 @@
 data's scale and class balance, because the Semantic Drone Dataset cannot be redistributed.
 
 Modules, one job each:
-    sample      the dataset on disk: layouts, manifest, generate_sample, ensure_sample (and render_scene, re-exported)
+    generator   the dataset on disk: layouts, manifest, generate_sample, ensure_sample (and render_scene, re-exported)
     scene       one scene: the camera, the painters in drawing order, the render (render_scene)
-    camera      the frame's ground width in metres, flight height, perspective, sun
+    shot        the camera: the frame's ground width in metres, flight height, perspective, sun
     canvas      the Scene: class-id, object and shade canvases, per-object colours, picking free spots
-    geometry    polygon helpers
+    shapes      polygon helpers
     looks       per-class colours and textures
-    render      canvases to a photo: colour, texture, roof and paving patterns, light, noise
+    photo       canvases to a photo: colour, texture, roof and paving patterns, light, noise
     ground      ground cover, patches, plaza, paths, roads
     water       pond, rocks, pool
     vegetation  bushes, hedges, trees, bald trees

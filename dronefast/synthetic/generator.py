@@ -35,11 +35,11 @@ from ..data.masks import count_ids
 from ..errors import DatasetError
 from ..outputs import save_image, write_json, write_text
 from ..sizes import format_size
-from .scene import DEFAULT_SEED, DEFAULT_SIZE, MIN_SIDE, check_size, render_scene
+from .scene import DEFAULT_SEED, DEFAULT_SIZE, check_size, render_scene
 
 __all__ = ["generate_sample", "default_sample_path", "ensure_sample", "render_scene", "read_manifest",
-           "sample_files", "GENERATOR_VERSION", "LAYOUTS", "DEFAULT_N", "DEFAULT_SIZE", "DEFAULT_SEED",
-           "DEFAULT_LAYOUT", "JPEG_QUALITY", "MIN_SIDE", "sample_params", "sample_is_complete", "sample_summary"]
+           "sample_files", "GENERATOR_VERSION", "LAYOUTS", "DEFAULT_N",
+           "DEFAULT_LAYOUT", "JPEG_QUALITY", "sample_params", "sample_is_complete", "sample_summary"]
 
 PathLike = Union[str, Path]
 

@@ -1,6 +1,6 @@
 """One synthetic nadir scene: a camera, the painters in drawing order (back to front), the render.
 
-Scale is relative to the frame (see :mod:`.camera`): object sizes and class shares are the same at every
+Scale is relative to the frame (see :mod:`.shot`): object sizes and class shares are the same at every
 image size, tuned to the Semantic Drone Dataset's (``tests/synthetic/test_scale.py`` measures them).
 """
 from __future__ import annotations

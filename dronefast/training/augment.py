@@ -96,7 +96,7 @@ def nadir_transforms(settings: NadirAugment = NadirAugment(), **overrides: Any) 
 
 
 def recipe_batch_tfms(recipe: Recipe, augment: bool = True) -> Optional[List]:
-    """``batch_tfms`` for :func:`~dronefast.data.drone_dataloaders`: None for fastai's ``aug_transforms()``
+    """``batch_tfms`` for :func:`~dronefast.data.block.drone_dataloaders`: None for fastai's ``aug_transforms()``
     (the DataBlock's default), the nadir transforms, or ``[]`` for none (`augment` False or recipe ``none``)."""
     if not augment or recipe.augment == "none":
         return []

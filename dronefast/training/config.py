@@ -328,8 +328,4 @@ def _override(rec: Recipe, augment: Optional[str], class_weights: Optional[str],
     return rec
 
 
-def config_fields() -> Tuple[str, ...]:
-    """Names of :class:`TrainConfig`'s fields."""
-    return tuple(f.name for f in fields(TrainConfig))
-
 

@@ -1,5 +1,5 @@
 """Fitting, as functions: ``lr_find`` and the reference notebook's ``fit_one_cycle(epochs, slice(lr),
-pct_start)`` with ``SaveModelCallback`` keeping the best epoch (every recipe of :mod:`dronefast.recipes` runs
+pct_start)`` with ``SaveModelCallback`` keeping the best epoch (every recipe of :mod:`dronefast.training.recipes` runs
 through it), and the choice of numeric precision.
 
 :func:`fit_reference` runs it with a frozen encoder first (when pretrained), then an optional unfrozen stage
@@ -18,7 +18,6 @@ the uninterrupted run does (``SaveModelCallback`` loads them at the end of each 
 """
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,6 @@ from ..metrics.calibration import too_few_to_choose_on
 from ..outputs import make_folder, save_figure, write_text
 from .callbacks import (
     BEST_NAME,
-    STATE_FILE,
     AtomicCSVLogger,
     BestModel,
     Checkpoint,
@@ -45,7 +43,7 @@ from .callbacks import (
 from .config import MIN_LR_FIND_ITERS
 from .lean import streamline
 
-__all__ = ["find_lr", "fit_reference", "Stage", "plan_stages", "read_progress", "is_frozen", "merge_logs"]
+__all__ = ["find_lr", "fit_reference", "Stage", "plan_stages", "is_frozen", "merge_logs"]
 
 PathLike = Union[str, Path]
 
@@ -103,13 +101,6 @@ def _one_cycle(learn: Learner, n_epoch: int, lr_max, pct_start: float, start_epo
     if start_epoch:
         cbs = [ResumeFit(start_epoch, n_epoch, smooth_loss), *cbs]
     learn.fit_one_cycle(n_epoch - start_epoch, lr_max, pct_start=pct_start, cbs=cbs)
-
-
-def read_progress(learn: Learner) -> Optional[Dict]:
-    """The progress an interrupted run recorded (``models/checkpoint.json``, a readable copy of the progress in
-    ``models/last.pth``), or None."""
-    f = learn.path / learn.model_dir / STATE_FILE
-    return json.loads(f.read_text()) if f.is_file() else None
 
 
 def _restore(learn: Learner, tracker: BestModel, stages: List[Stage]) -> Tuple[int, int, Dict]:

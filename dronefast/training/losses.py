@@ -90,7 +90,7 @@ def class_weights(counts: Union[Sequence[int], np.ndarray, Tensor], method: str 
 def train_class_counts(dls, n_classes: Optional[int] = None) -> np.ndarray:
     """Pixels per class id in the training split of `dls`, as an int64 array ``(C,)``.
 
-    Read from the cached masks (``dls.store``, from :func:`dronefast.data.drone_dataloaders`) when there are
+    Read from the cached masks (``dls.store``, from :func:`dronefast.data.block.drone_dataloaders`) when there are
     any, else by going once through the training items (decoding each mask).
     """
     classes = getattr(dls, "classes", None)

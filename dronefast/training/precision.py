@@ -7,15 +7,15 @@ import torch
 from fastai.learner import Learner
 
 from .callbacks import CPUAutocast
-from .config import PRECISION_CHOICES as PRECISIONS
+from .config import PRECISION_CHOICES
 
-__all__ = ["resolve_precision", "set_precision", "PRECISIONS"]
+__all__ = ["resolve_precision", "set_precision"]
 
 
 def resolve_precision(precision: str, device: Optional[torch.device] = None) -> str:
     """``"auto"`` -> ``"bf16"`` on a GPU that supports it, ``"fp16"`` on other GPUs, ``"fp32"`` on CPU;
     other values (``fp32``, ``bf16``, ``fp16``) are returned as they are."""
-    if precision not in PRECISIONS:
+    if precision not in PRECISION_CHOICES:
         raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
     if precision != "auto":
         return precision

@@ -24,9 +24,9 @@ overridden one by one (``python -m dronefast.train --recipe nadir --epochs 30 --
     * batch size 8 and the best ``miou`` epoch kept.
 
     Kept out, as they did not help on the sample (numbers in ``README.md``): the nadir augmentations of
-    :mod:`dronefast.augment` (flips and half turns, scale jitter, colour; ``--augment nadir``) tied with fastai's
-    ``aug_transforms()`` (-0.005 mIoU, +0.003 pixel accuracy over 2 seeds; a stronger set with rotations and
-    quarter turns: -0.025), and a soft Dice term (``--dice 0.5``) changed mIoU by +0.010 and -0.023.
+    :mod:`dronefast.training.augment` (flips and half turns, scale jitter, colour; ``--augment nadir``) tied with
+    fastai's ``aug_transforms()`` (-0.005 mIoU, +0.003 pixel accuracy over 2 seeds; a stronger set with rotations
+    and quarter turns: -0.025), and a soft Dice term (``--dice 0.5``) changed mIoU by +0.010 and -0.023.
 
     Object-scale training (``work_size``, ``context``) is not the default: on the 960x640 sample with real object
     sizes (2 seeds, chosen on validation photos, reported on test photos; table in ``README.md``), random windows
@@ -104,10 +104,10 @@ class Recipe:
 
     Args:
         name: ``nadir`` or ``reference``.
-        augment: ``"fastai"`` (``aug_transforms()``), ``"nadir"`` (:func:`~dronefast.augment.nadir_transforms`)
+        augment: ``"fastai"`` (``aug_transforms()``), ``"nadir"`` (:func:`~dronefast.training.augment.nadir_transforms`)
             or ``"none"``.
         nadir_augment: settings of the nadir augmentations.
-        weights: class weighting of the cross-entropy: a method of :func:`~dronefast.losses.class_weights`
+        weights: class weighting of the cross-entropy: a method of :func:`~dronefast.training.losses.class_weights`
             (``"none"``: plain cross-entropy).
         weight_cap: largest class weight relative to the most common class.
         dice: weight of a soft Dice term added to the cross-entropy (0: none).

@@ -3,29 +3,20 @@ beside a copy of ``model.json`` (classes and colours, input size, normalisation,
 turn photos into class maps) and ``export.json`` (what was checked and measured); with ``int8=True`` also
 ``deploy/model.int8.onnx``, a statically quantised graph for CPUs. Command line: ``python -m dronefast.export``.
 
-How the graph is made (measured on this project's U-Nets, every encoder):
+This module is the workflow; every call into the ONNX libraries is in :mod:`dronefast.inference.onnx` (how the
+graph is traced and checked: :mod:`~dronefast.inference.onnx.graph`; int8: :mod:`~dronefast.inference.onnx.quantize`).
+The fp32 graph is traced, checked with ``onnx.checker``, then run in ONNX Runtime on random inputs at the model
+size and at an odd size and compared with PyTorch (:data:`FP32_MIN_AGREEMENT` of pixels must agree).
 
-* PyTorch's TorchScript exporter (``torch.onnx.export(dynamo=False)``), opset :data:`OPSET` (17: read by ONNX
-  Runtime, TensorRT 8.6+ and OpenVINO 2023+), with dynamic batch, height and width.
-* Traced at :data:`TRACE_SIZE` (161x241), odd at every stride-2 stage: fastai's U-Net resizes a decoder output to
-  its skip connection only when their shapes differ, so only a size where they all differ records every ``Resize``
-  (with sizes read from the tensors at run time) and gives a graph valid for any input size; traced at the model
-  size, a graph fails on other sizes.
-* The network is wrapped so that the output is a plain tensor, and ``.eval()`` is called on the wrapper (the
-  exporter restores the wrapper's mode into the network afterwards: a wrapper left in training mode would leave
-  BatchNorm on batch statistics).
-* Checked with ``onnx.checker.check_model(full_check=True)``, then run in ONNX Runtime on random inputs at the model
-  size and at an odd size and compared with PyTorch (:data:`FP32_MIN_AGREEMENT` of pixels must agree).
-
-int8 (:func:`quantize_int8`): ONNX Runtime static quantisation, QDQ format, per-channel int8 weights and uint8
-activations calibrated by min/max on windows of training photos at the model's input scale, the final 1x1
-convolution (the logits) left in float. Its pixel agreement with fp32 is measured on held-out photos; below
-:data:`INT8_MIN_AGREEMENT` the graph is quantised again with the whole full-resolution tail in float
-(:data:`INT8_FLOAT_PARTS`), and the export refused when that is not enough either, unless forced. Calibration photos
-are training photos of the model's own split (the photos its run recorded, :func:`~dronefast.data.split.model_split`;
-re-derived from its settings for an older model), never its test photos; held-out photos are its validation photos
-(then training photos not used for calibration). The export's ``model.json`` is the model's, so the recorded split
-(``extra["split"]``) travels with the exported graph.
+int8: ONNX Runtime static quantisation calibrated on windows of training photos cut and normalised as the Predictor
+cuts and normalises them (:func:`photo_windows`), the final 1x1 convolution (the logits) left in float. Its pixel
+agreement with fp32 is measured on held-out photos; below :data:`INT8_MIN_AGREEMENT` the graph is quantised again
+with the whole full-resolution tail in float (:data:`~dronefast.inference.onnx.quantize.INT8_FLOAT_PARTS`), and the
+export refused when that is not enough either, unless forced. Calibration photos are training photos of the model's
+own split (the photos its run recorded, :func:`~dronefast.data.split.model_split`; re-derived from its settings for
+an older model), never its test photos; held-out photos are its validation photos (then training photos not used
+for calibration). The export's ``model.json`` is the model's, so the recorded split (``extra["split"]``) travels
+with the exported graph.
 
 Nothing is written unless the fp32 graph passed: files are made in a temporary folder inside the output folder and
 moved into place one by one (``export.json`` last), each atomically. An int8 graph below the agreement gate is not
@@ -34,16 +25,14 @@ then the refusal is raised, with the agreement measured.
 """
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tempfile
 import time
-import warnings
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -51,43 +40,45 @@ from torch import nn
 
 from ..errors import DronefastError, ModelFileError, OutputError
 from ..inference.onnx import (
+    CALIBRATION_BATCH,
     EXPORT_NAME,
     INPUT_NAME,
+    INT8_FLOAT_PARTS,
     INT8_NAME,
     ONNX_NAME,
+    OPSET,
     OUTPUT_NAME,
+    TRACE_SIZE,
     OnnxEngine,
+    check_onnx,
     onnx_session,
+    onnx_versions,
+    prepare_int8,
+    quantize_int8,
     require_onnx,
     require_onnxruntime,
+    trace_onnx,
 )
-from ..models.description import MODEL_STEM, file_sha256
-from ..models.modelfile import ModelInfo, load_model, model_paths
+from ..models.description import MODEL_STEM, file_sha256, model_paths
+from ..models.grid import DEFAULT_OVERLAP, window_boxes
+from ..models.modelfile import ModelInfo, load_model
+from ..models.normalise import normalise_photos
+from ..models.tiling import pad_to
 from ..outputs import atomic_path, make_folder, output_error, remove_file, write_json
 
-__all__ = ["export_onnx", "ExportResult", "trace_onnx", "check_onnx", "verify_onnx", "prepare_int8", "quantize_int8",
-           "float_nodes", "calibration_photos", "photo_windows", "pixel_agreement", "logits_of", "OPSET", "TRACE_SIZE",
-           "FP32_MIN_AGREEMENT", "INT8_MIN_AGREEMENT", "INT8_FLOAT_PARTS", "CALIBRATION_PHOTOS", "CHECK_PHOTOS",
+__all__ = ["export_onnx", "ExportResult", "verify_onnx", "calibration_photos", "photo_windows", "pixel_agreement",
+           "logits_of", "FP32_MIN_AGREEMENT", "INT8_MIN_AGREEMENT", "CALIBRATION_PHOTOS", "CHECK_PHOTOS",
            "WINDOWS_PER_PHOTO", "EXPORT_FORMAT"]
 
 PathLike = Union[str, Path]
-#: ONNX opset of the export.
-OPSET = 17
-#: ``(height, width)`` the graph is traced at: odd at every stride-2 stage (161 -> 81 -> 41 -> 21 -> 11).
-TRACE_SIZE = (161, 241)
 #: Share of pixels whose class must agree between ONNX Runtime fp32 and PyTorch on the export's random inputs.
 FP32_MIN_AGREEMENT = 0.999
 #: Share of pixels whose class must agree between int8 and fp32 on held-out photos (unless forced).
 INT8_MIN_AGREEMENT = 0.99
 #: Training photos calibrating int8, held-out photos checking it, and windows cut from each photo at most.
 CALIBRATION_PHOTOS, CHECK_PHOTOS, WINDOWS_PER_PHOTO = 16, 8, 4
-#: What int8 leaves in float, tried in turn until the agreement is reached (:func:`float_nodes`): the logits'
-#: convolution only (fastest), then the whole full-resolution tail (measured on a resnet34 trained 8 epochs on the
-#: sample: 98.95 % -> 99.55 % agreement, 44 -> 63 ms per 144x96 tile on 1 thread, fp32 107 ms).
-INT8_FLOAT_PARTS = ("logits", "tail")
 #: ``format`` of ``export.json``.
 EXPORT_FORMAT = "dronefast-onnx-export"
-_BATCH = 4  # windows per ONNX Runtime run while calibrating and checking
 
 
 @dataclass
@@ -102,49 +93,8 @@ class ExportResult:
     record: Dict[str, Any] = field(default_factory=dict)
 
 
-class _Plain(nn.Module):
-    """The U-Net returning a plain ``torch.Tensor`` (fastai's last layer returns a TensorBase subclass)."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).as_subclass(torch.Tensor)
-
-
 def _device(net: nn.Module) -> torch.device:
     return next(net.parameters()).device
-
-
-def trace_onnx(net: nn.Module, path: PathLike, opset: int = OPSET) -> Path:
-    """Write `net` as an ONNX graph with dynamic batch, height and width to `path` (see the module docstring).
-    `net` is left in eval mode."""
-    wrapper = _Plain(net).eval()  # on the wrapper: the exporter restores the wrapper's mode into `net` afterwards
-    dummy = torch.randn(1, 3, *TRACE_SIZE, device=_device(net))
-    axes = {0: "batch", 2: "height", 3: "width"}
-    with warnings.catch_warnings(), torch.no_grad():
-        # the TracerWarnings are the shape comparisons tracing at TRACE_SIZE records; the exporter is deprecated
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(wrapper, (dummy,), str(path), dynamo=False, opset_version=opset,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
-                              dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
-        except OSError as e:  # the exporter writes with a plain open(): a full disk names no file
-            raise output_error(e, path) from None
-    net.eval()
-    return Path(path)
-
-
-def check_onnx(path: PathLike) -> None:
-    """``onnx.checker.check_model(full_check=True)`` of `path` (with shape inference); ModelFileError naming the file
-    when it fails."""
-    onnx = require_onnx()
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-    except Exception as e:  # noqa: BLE001 - onnx raises ValidationError, InferenceError, protobuf errors
-        raise ModelFileError(f"{path}: the exported graph fails onnx.checker ({type(e).__name__}: "
-                             f"{' '.join(str(e).split())[:300]})") from None
 
 
 def logits_of(net: nn.Module, x: np.ndarray) -> np.ndarray:
@@ -157,15 +107,6 @@ def logits_of(net: nn.Module, x: np.ndarray) -> np.ndarray:
 def pixel_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Share of pixels whose class (argmax over axis 1 of ``(B, C, h, w)`` logits) is the same in `a` and `b`."""
     return float((a.argmax(1) == b.argmax(1)).mean())
-
-
-def _batches(x: np.ndarray, n: int = _BATCH) -> Iterator[np.ndarray]:
-    for i in range(0, len(x), n):
-        yield np.ascontiguousarray(x[i:i + n])
-
-
-def _run(engine: OnnxEngine, x: np.ndarray) -> np.ndarray:
-    return np.concatenate([engine.run(b) for b in _batches(x)])
 
 
 def verify_onnx(net: nn.Module, engine: OnnxEngine, info: ModelInfo, seed: int = 0) -> Dict[str, Any]:
@@ -229,99 +170,20 @@ def calibration_photos(info: ModelInfo, data: Optional[PathLike] = None, n_calib
 def photo_windows(photos: Sequence[PathLike], info: ModelInfo, per_photo: int = WINDOWS_PER_PHOTO) -> np.ndarray:
     """Normalised float32 windows ``(N, 3, h, w)`` of the model's input size cut from `photos` at the model's input
     scale, as the Predictor sees them: each photo decoded at ``info.work_size`` (object-scale models) or
-    ``info.size`` (whole-photo models), then up to `per_photo` windows of ``info.size`` spread over it."""
+    ``info.size`` (whole-photo models), padded to a window by reflection when smaller, normalised
+    (:func:`~dronefast.models.normalise.normalise_photos`), then up to `per_photo` of the Predictor's windows
+    (:func:`~dronefast.models.grid.window_boxes` at the default overlap), spread evenly over the grid."""
     from ..data.images import read_image
 
     th, tw = info.size
     load = tuple(info.work_size or info.size)
-    mean = np.asarray(info.mean, np.float32)
-    std = np.asarray(info.std, np.float32)
     out = []
     for p in photos:
-        arr = np.asarray(read_image(p, load), np.float32) / 255.0
-        ys = np.unique(np.linspace(0, arr.shape[0] - th, max(1, round(arr.shape[0] / th))).round().astype(int))
-        xs = np.unique(np.linspace(0, arr.shape[1] - tw, max(1, round(arr.shape[1] / tw))).round().astype(int))
-        boxes = [(y, x) for y in ys for x in xs]
-        for y, x in boxes[::max(1, len(boxes) // per_photo)][:per_photo]:
-            out.append(((arr[y:y + th, x:x + tw] - mean) / std).transpose(2, 0, 1))
-    return np.ascontiguousarray(np.stack(out), dtype=np.float32)
-
-
-class _Reader:
-    """Calibration batches for ONNX Runtime's quantiser (a ``CalibrationDataReader``)."""
-
-    def __init__(self, windows: np.ndarray):
-        self.it = iter(list(_batches(windows)))
-
-    def get_next(self) -> Optional[Dict[str, np.ndarray]]:
-        b = next(self.it, None)
-        return None if b is None else {INPUT_NAME: b}
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """ONNX Runtime's quantiser logs warnings (and its pre-processing prints through the root logger)."""
-    root = logging.getLogger()
-    old = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.setLevel(old)
-
-
-def prepare_int8(fp32: PathLike, pre: PathLike) -> Path:
-    """Write `pre`, the fp32 graph `fp32` prepared for quantisation (ONNX Runtime's ``quant_pre_process``: shape
-    inference and basic graph optimisations; symbolic shape inference cannot follow the Resize sizes read from tensors
-    at run time, so it is skipped)."""
-    require_onnxruntime("int8 quantisation")
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    with _quiet():
-        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
-    return Path(pre)
-
-
-def float_nodes(nodes: Sequence[Any], part: str) -> List[str]:
-    """Names of the graph `nodes` left in float for :data:`INT8_FLOAT_PARTS` `part`: ``"logits"``, the last
-    convolution; ``"tail"``, everything after the last upsampling (``DepthToSpace``): the resize to the photo's
-    size, the concatenation with the photo, the full-resolution ResBlock and the logits (the logits alone when the
-    graph has no such upsampling)."""
-    convs = [n.name for n in nodes if n.op_type == "Conv"]
-    ups = [i for i, n in enumerate(nodes) if n.op_type == "DepthToSpace"]
-    if part == "tail" and ups:
-        return [n.name for n in nodes[ups[-1] + 1:]]
-    if part not in INT8_FLOAT_PARTS:
-        raise ValueError(f"part must be one of {', '.join(INT8_FLOAT_PARTS)}, got {part!r}")
-    return convs[-1:]
-
-
-def quantize_int8(pre: PathLike, int8: PathLike, windows: np.ndarray, part: str = "logits") -> Dict[str, Any]:
-    """Write `int8`, the static int8 quantisation of the prepared graph `pre` (:func:`prepare_int8`) calibrated on
-    `windows` (normalised ``(N, 3, h, w)`` float32): QDQ, per-channel int8 weights, uint8 activations, min/max
-    calibration, the nodes of :func:`float_nodes` `part` left in float. Returns the settings, for the record."""
-    onnx = require_onnx("int8 quantisation")
-    require_onnxruntime("int8 quantisation")
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    keep = float_nodes(onnx.load(str(pre), load_external_data=False).graph.node, part)
-    reader = _Reader(windows)  # a CalibrationDataReader by duck typing (its __subclasshook__ checks get_next)
-    with _quiet():
-        try:
-            quantize_static(str(pre), str(int8), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
-        except OSError as e:
-            raise output_error(e, int8) from None
-    return {"format": "QDQ", "weights": "int8 per channel", "activations": "uint8", "calibration": "MinMax",
-            "float_part": part, "float_nodes": keep, "windows": int(len(windows))}
+        arr = pad_to(np.array(read_image(p, load)), th, tw)
+        x = normalise_photos(torch.from_numpy(np.ascontiguousarray(arr))[None], info.mean, info.std)[0]
+        boxes = window_boxes(arr.shape[:2], (th, tw), DEFAULT_OVERLAP)
+        out += [x[:, y:y + th, xx:xx + tw] for y, xx in boxes[::max(1, len(boxes) // per_photo)][:per_photo]]
+    return np.ascontiguousarray(torch.stack(out).numpy(), dtype=np.float32)
 
 
 # ------------------------------------------------------------------------------------------ the export
@@ -370,13 +232,9 @@ def _file_record(path: Path) -> Dict[str, Any]:
 
 
 def _versions() -> Dict[str, str]:
-    import onnx
-    import onnxruntime
-
     from ..version import __version__
 
-    return {"dronefast": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__}
+    return {"dronefast": __version__, "torch": torch.__version__, **onnx_versions()}
 
 
 def _int8(net: nn.Module, info: ModelInfo, stage: Path, *, data: Optional[PathLike], n_calibration: int,
@@ -389,19 +247,19 @@ def _int8(net: nn.Module, info: ModelInfo, stage: Path, *, data: Optional[PathLi
         f"photo(s)")
     pre = prepare_int8(stage / ONNX_NAME, stage / f".{MODEL_STEM}.pre.onnx")
     xc, x = photo_windows(calib, info), photo_windows(held, info)
-    fp32 = _run(OnnxEngine(onnx_session(stage / ONNX_NAME), info, stage / ONNX_NAME), x)
+    fp32 = OnnxEngine(onnx_session(stage / ONNX_NAME), info, stage / ONNX_NAME, max_batch=CALIBRATION_BATCH).run(x)
     tried: List[Dict[str, Any]] = []
     for part in INT8_FLOAT_PARTS:
         settings = quantize_int8(pre, stage / INT8_NAME, xc, part)
         check_onnx(stage / INT8_NAME)
-        q = _run(OnnxEngine(onnx_session(stage / INT8_NAME), info, stage / INT8_NAME), x)
+        q = OnnxEngine(onnx_session(stage / INT8_NAME), info, stage / INT8_NAME, max_batch=CALIBRATION_BATCH).run(x)
         tried.append({"float_part": part, "agreement_with_fp32": pixel_agreement(q, fp32)})
         log(f"int8 with the {part} in float: agrees with fp32 on {tried[-1]['agreement_with_fp32']:.2%} of pixels")
         if tried[-1]["agreement_with_fp32"] >= min_agreement:
             break
     pre.unlink()
     agree = tried[-1]["agreement_with_fp32"]
-    ref = np.concatenate([logits_of(net, b) for b in _batches(x)])
+    ref = np.concatenate([logits_of(net, x[i:i + CALIBRATION_BATCH]) for i in range(0, len(x), CALIBRATION_BATCH)])
     record = {**settings, "tried": tried, "data": str(folder), "calibration_photos": [p.name for p in calib],
               "held_out_photos": [p.name for p in held], "held_out_windows": int(len(x)),
               "agreement_with_fp32": agree, "agreement_with_torch": pixel_agreement(q, ref),

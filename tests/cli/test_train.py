@@ -102,7 +102,7 @@ def test_metrics_json(cli, sample_kaggle):
     assert m["n_pixels"] == 2 * 32 * 48 and (m["n_train"], m["n_valid"]) == (8, 2)
     assert (m["lr"], m["epochs"], m["unfrozen_epochs"]) == (0.01, 2, 0)
     assert m["device"] == str(default_device()) and m["precision"] == resolve_precision("auto", default_device())
-    assert m["malloc_tuned"] is sys.platform.startswith("linux")  # dronefast.tuning, on by default
+    assert m["malloc_tuned"] is sys.platform.startswith("linux")  # dronefast.training.tuning, on by default
     assert m["channels_last"] is True
     assert m["data"] == str(sample_kaggle) and m["synthetic_sample"] is False
     a = m["args"]

@@ -1,4 +1,4 @@
-"""Tests of dronefast.encoders: the encoder builders, local weights files and the offline error.
+"""Tests of dronefast.models.encoders: the encoder builders, local weights files and the offline error.
 
 The network is never used: every test that could download blocks ``torch.hub`` / ``urllib`` / sockets and
 points ``TORCH_HOME`` at an empty folder.

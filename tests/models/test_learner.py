@@ -1,11 +1,11 @@
-"""Tests of dronefast.learner: the dynamic U-Net learner, its parameter groups, metrics and model description."""
+"""Tests of dronefast.models.learner: the dynamic U-Net learner, its parameter groups, metrics and model description."""
 import pytest
 import torch
 from fastai.learner import Learner
 from fastai.vision.data import imagenet_stats
 from torch import nn
 
-from dronefast.metrics.callback import AccuracyMask, MeanIoU, find_confusion_metric
+from dronefast.metrics.callback import AccuracyMask, MeanIoU, find_confusion
 from dronefast.models.learner import REFERENCE_WD, drone_learner, learner_info
 from dronefast.models.modelfile import ModelInfo
 
@@ -46,7 +46,7 @@ def test_construction(tiny_dls, batch, tmp_path, arch, kwargs):
     assert learn.wd == kwargs.get("wd", REFERENCE_WD) and REFERENCE_WD == 1e-2
     assert [m.name for m in learn.metrics] == ["accuracy_mask", "miou"]
     assert isinstance(learn.metrics[0], AccuracyMask) and isinstance(learn.metrics[1], MeanIoU)
-    hub = find_confusion_metric(learn)
+    hub = find_confusion(learn)
     void = None if kwargs.get("void_code") == -1 else 0
     assert hub.n_classes == 24 and hub.void_code == void and hub.class_names == tiny_dls.classes.codes
 

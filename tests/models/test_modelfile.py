@@ -1,4 +1,4 @@
-"""Tests of dronefast.modelfile: the safe model format (safetensors + JSON), fastai's export beside it, and
+"""Tests of dronefast.models.modelfile: the safe model format (safetensors + JSON), fastai's export beside it, and
 the refusal of pickles."""
 import hashlib
 import json
@@ -12,11 +12,10 @@ from fastai.learner import load_learner
 
 from dronefast.data.classes import standard_classes
 from dronefast.errors import ModelFileError
-from dronefast.models.description import model_paths
+from dronefast.models.description import MODEL_FORMAT, model_paths
 from dronefast.models.learner import drone_learner
 from dronefast.models.modelfile import (
     FORMAT_VERSION,
-    MODEL_FORMAT,
     ModelInfo,
     UncheckedWeightsWarning,
     load_model,

@@ -7,12 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dronefast.models.tiling import (
-    blend_window,
-    iter_upsampled,
-    tile_positions,
-    upsample_argmax,
-)
+from dronefast.models.grid import tile_positions
+from dronefast.models.tiling import blend_window, iter_upsampled, upsample_argmax
 
 
 @pytest.mark.parametrize("length, tile, overlap, expected", [

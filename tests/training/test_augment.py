@@ -1,4 +1,4 @@
-"""Tests of dronefast.augment: the nadir batch transforms move photo and mask together, draw all eight
+"""Tests of dronefast.training.augment: the nadir batch transforms move photo and mask together, draw all eight
 flips/quarter turns on square inputs (the four that keep the frame on others), invent no class id, change
 colours of photos only and leave the validation set alone. Tiny tensors (a few 16x16 images), a few seconds."""
 import random

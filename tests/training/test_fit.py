@@ -1,4 +1,4 @@
-"""Tests of dronefast.fitting: fit_reference (one-cycle, best epoch kept, checkpoints, resume), the frozen and
+"""Tests of dronefast.training.fit: fit_reference (one-cycle, best epoch kept, checkpoints, resume), the frozen and
 unfrozen stages, and mixed precision on CPU. Tiny: resnet18 U-Net at 32x48, 8 training images in batches of
 3 (2 steps an epoch), random encoder unless said otherwise."""
 import json

@@ -1,4 +1,4 @@
-"""Tests of dronefast.losses: class weights from pixel counts (hand-computed), the class-weighted cross-entropy
+"""Tests of dronefast.training.losses: class weights from pixel counts (hand-computed), the class-weighted cross-entropy
 that ignores the void class, the soft Dice term, and training counts read from cached DataLoaders."""
 import math
 

@@ -1,4 +1,4 @@
-"""Tests of dronefast.recipes: the named recipes, their schedule by starting point, and the augmentations and
+"""Tests of dronefast.training.recipes: the named recipes, their schedule by starting point, and the augmentations and
 loss they give (tiny cached DataLoaders, no training)."""
 from dataclasses import replace
 

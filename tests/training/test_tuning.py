@@ -1,4 +1,4 @@
-"""Tests of dronefast.tuning: with malloc tuned, a freed 64 MiB block is reused without new page faults; under
+"""Tests of dronefast.training.tuning: with malloc tuned, a freed 64 MiB block is reused without new page faults; under
 glibc's untuned steady state it is mapped (and faulted in) again every time. Run in a fresh interpreter, since
 the settings are process-wide."""
 import subprocess

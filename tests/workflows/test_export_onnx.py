@@ -19,14 +19,11 @@ ort = pytest.importorskip("onnxruntime")
 
 from dronefast.cli.export import main  # noqa: E402
 from dronefast.data.classes import standard_classes  # noqa: E402
+from dronefast.data.images import read_image  # noqa: E402
 from dronefast.errors import DronefastError, ModelFileError  # noqa: E402
+from dronefast.inference.onnx import TRACE_SIZE  # noqa: E402
 from dronefast.models.modelfile import ModelInfo, build_model, load_model  # noqa: E402
-from dronefast.workflows.export_onnx import (  # noqa: E402
-    TRACE_SIZE,
-    calibration_photos,
-    export_onnx,
-    photo_windows,
-)
+from dronefast.workflows.export_onnx import calibration_photos, export_onnx, photo_windows  # noqa: E402
 from tests.conftest import TINY_MODEL_ARGS as TRAIN_ARGS  # noqa: E402
 
 #: The encoders of the project; the ResNet-50 U-Nets hold 339 M parameters (1.3 GB of fp32 weights, mostly the
@@ -141,6 +138,18 @@ def test_int8_calibration_photos_come_from_the_recorded_split(run_folder, sample
         calibration_photos(info, copy)
     export_onnx((net, info), tmp_path / "export")
     assert json.loads((tmp_path / "export" / "model.json").read_text())["extra"]["split"] == record
+
+
+def test_calibration_windows_are_the_predictors_windows_normalised_as_before(run_folder):
+    info = load_model(run_folder)[1]
+    photo = calibration_photos(info, n_calibration=1, n_check=1)[1][0]
+    info.work_size, info.size = (64, 96), (32, 48)
+    arr = np.asarray(read_image(photo, (64, 96)), np.float32) / 255.0   # the former normalisation, in numpy
+    norm = ((arr - np.asarray(info.mean, np.float32)) / np.asarray(info.std, np.float32)).transpose(2, 0, 1)
+    # the Predictor's grid over 64x96 at overlap 0.25 (rows 0, 16, 32; columns 0, 24, 48), every second window
+    boxes = [(0, 0), (0, 48), (16, 24), (32, 0)]
+    expected = np.stack([norm[:, y:y + 32, x:x + 48] for y, x in boxes])
+    np.testing.assert_array_equal(photo_windows([photo], info, per_photo=4), expected)
 
 
 def _reuse_int8(monkeypatch, exported):

@@ -19,18 +19,18 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
-from ..errors import DronefastError, ModelFileError
-from ..models.description import MODEL_STEM, file_sha256, model_paths, read_description
-from ..models.modelfile import ModelInfo
+from ...errors import DronefastError, ModelFileError
+from ...models.description import MODEL_STEM, file_sha256, model_paths, read_description
+from ...models.modelfile import ModelInfo
 
 __all__ = ["OnnxEngine", "require_onnxruntime", "require_onnx", "onnx_files", "onnx_session", "check_signature",
-           "check_graph_digest", "ort_error", "is_onnx_export", "engine_for", "ONNX_NAME", "INT8_NAME", "EXPORT_NAME",
-           "INPUT_NAME", "OUTPUT_NAME", "INSTALL"]
+           "check_graph_digest", "ort_error", "is_onnx_export", "engine_for", "onnx_versions", "ONNX_NAME", "INT8_NAME",
+           "EXPORT_NAME", "INPUT_NAME", "OUTPUT_NAME", "INSTALL"]
 
 PathLike = Union[str, Path]
 #: Files of an export folder: the fp32 graph, the int8 graph, what the export measured.
@@ -62,6 +62,11 @@ def require_onnxruntime(what: str = "the onnxruntime engine") -> Any:
 def require_onnx(what: str = "ONNX export") -> Any:
     """The ``onnx`` module; one-line DronefastError saying how to install it when it is missing."""
     return _require("onnx", what)
+
+
+def onnx_versions() -> Dict[str, str]:
+    """``{"onnx": version, "onnxruntime": version}`` of the installed packages (both must be installed)."""
+    return {"onnx": require_onnx().__version__, "onnxruntime": require_onnxruntime().__version__}
 
 
 def _not_onnx(path: Path) -> ModelFileError:
