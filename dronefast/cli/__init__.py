@@ -34,7 +34,7 @@ def run(command: str, argv: Optional[List[str]] = None) -> int:
 def usage() -> str:
     """The list of commands ``python -m dronefast`` prints."""
     width = max(map(len, COMMANDS))
-    lines = ["usage: python -m dronefast COMMAND [ARGS...]   (or: python -m dronefast.COMMAND [ARGS...])", "",
+    lines = ["usage: python -m dronefast COMMAND [ARGS...]   (or: python -m dronefast.<command> [ARGS...])", "",
              "commands:"]
     lines += [f"  {name:<{width}}  {what}" for name, what in COMMANDS.items()]
     lines += ["", "python -m dronefast COMMAND --help shows a command's options."]
