@@ -30,7 +30,8 @@ from .description import (
     model_paths,
     read_description,
 )
-from .encoders import ARCHS, Encoder
+from .archs import arch_names
+from .encoders import Encoder
 
 __all__ = ["ModelInfo", "save_model", "load_model", "model_paths", "build_model", "MODEL_FORMAT", "FORMAT_VERSION",
            "output_channels", "check_weights_digest", "UncheckedWeightsWarning"]
@@ -45,7 +46,7 @@ class ModelInfo:
     """What a saved model needs to be rebuilt and used.
 
     Attributes:
-        arch: encoder name (one of ``dronefast.encoders.ARCHS``).
+        arch: encoder name (one of :func:`dronefast.models.archs.arch_names`).
         classes: class table (names and colours); ``n_out = len(classes)``.
         size: training input ``(height, width)`` in pixels.
         mean, std: per-channel normalisation of 0..1 RGB input.
@@ -93,8 +94,8 @@ def build_model(info: ModelInfo) -> nn.Module:
     """A freshly initialised U-Net with the architecture `info` describes (no weights loaded, no download)."""
     from fastai.vision.learner import create_unet_model
 
-    if info.arch not in ARCHS:
-        raise ModelFileError(f"unknown encoder {info.arch!r} in model description; known: {', '.join(ARCHS)}")
+    if info.arch not in arch_names():
+        raise ModelFileError(f"unknown encoder {info.arch!r} in model description; known: {', '.join(arch_names())}")
     return create_unet_model(Encoder(info.arch, pretrained=False), len(info.classes), tuple(info.size),
                              pretrained=False, **info.unet)
 

@@ -1,4 +1,4 @@
-"""Tests of dronefast.predict with a tiny untrained resnet18 U-Net (input 48x32, WxH) on small random photos."""
+"""Tests of dronefast.predict with a tiny untrained U-Net on the tests' tiny encoder (input 48x32, WxH) on small random photos."""
 import dataclasses
 import json
 from pathlib import Path
@@ -21,6 +21,7 @@ from dronefast.models.tiling import (
     tile_positions,
     upsample_argmax,
 )
+from tests.conftest import TINY_ARCH
 
 CLASSES = standard_classes()
 SIZE = (32, 48)  # model input (height, width)
@@ -29,7 +30,7 @@ SIZE = (32, 48)  # model input (height, width)
 @pytest.fixture(scope="module")
 def net_info():
     torch.manual_seed(0)
-    info = ModelInfo(arch="resnet18", classes=CLASSES, size=SIZE)
+    info = ModelInfo(arch=TINY_ARCH, classes=CLASSES, size=SIZE)
     return build_model(info).eval(), info
 
 
