@@ -152,8 +152,8 @@ TINY_MODEL_SIZE = (32, 48)
 
 @pytest.fixture(scope="session")
 def run_folder(tmp_path_factory, sample_kaggle) -> Path:
-    """A run folder of an untrained, seeded resnet18 U-Net (input 48x32) recording the tiny sample as its training
-    data (the model the ONNX tests export)."""
+    """A run folder of an untrained, seeded U-Net on the tests' tiny encoder (input 48x32) recording the tiny sample
+    as its training data (the model the ONNX tests export)."""
     import torch
 
     from dronefast.data.classes import standard_classes
@@ -161,7 +161,7 @@ def run_folder(tmp_path_factory, sample_kaggle) -> Path:
 
     run = tmp_path_factory.mktemp("tiny-run")
     torch.manual_seed(0)
-    info = ModelInfo(arch="resnet18", classes=standard_classes(), size=TINY_MODEL_SIZE,
+    info = ModelInfo(arch=TINY_ARCH, classes=standard_classes(), size=TINY_MODEL_SIZE,
                      extra={"train_args": {**TINY_MODEL_ARGS, "data": str(sample_kaggle)}})
     save_model(build_model(info).eval(), run / "model", info)
     return run
