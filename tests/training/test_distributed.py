@@ -98,7 +98,7 @@ NOTEBOOK_LAUNCH = '''
 import sys
 from accelerate import notebook_launcher
 from dronefast import train
-from tests.conftest import TINY_ARCH
+from tests.tiny_encoder import TINY_ARCH
 
 def run():  # as the quickstart notebook's multi-GPU note does
     train(data=sys.argv[1], out=sys.argv[2], arch=TINY_ARCH, size=(32, 48), bs=2, epochs=1, lr=1e-3,
