@@ -46,14 +46,15 @@ _ADDED: Dict[str, tuple] = {}
 
 
 def register_encoder(name: str, build: Callable[[], nn.Module], *, cut: Union[int, Callable] = -2,
-                     split: Callable = _resnet_split, stats=imagenet_stats) -> None:
+                     split: Optional[Callable] = None, stats=imagenet_stats) -> None:
     """Add an encoder that U-Nets can be built on, trained, saved and loaded with, by `name`
     (``drone_learner(dls, name)``, ``--arch name``, ``"arch": name`` in model.json) in this process.
 
     Args:
         build: returns the randomly initialised classification network; its layers before `cut` (fastai's cut:
             an index into its children, or a function of the network) are the U-Net's encoder.
-        split: fastai's parameter-group splitter of the U-Net (for discriminative learning rates and freezing).
+        split: fastai's parameter-group splitter of the U-Net (for discriminative learning rates and freezing);
+            None: the built-in ResNets' one.
         stats: ``(mean, std)`` the inputs are normalised with.
 
     There are no ImageNet weights for an added encoder: it starts random, or from a local state dict
@@ -129,7 +130,9 @@ class Encoder:
         self.name, self.weights = name, (str(weights) if weights else None)
         self.pretrained = bool(pretrained or weights)
         # fastai looks the cut, parameter groups and stats up by arch; equal encoders share one entry
-        meta = _ADDED[name][1] if name in _ADDED else {"cut": -2, "split": _resnet_split, "stats": imagenet_stats}
+        meta = {"cut": -2, "split": _resnet_split, "stats": imagenet_stats}
+        if name in _ADDED:
+            meta.update({k: v for k, v in _ADDED[name][1].items() if v is not None})
         model_meta.setdefault(self, meta)
 
     def __call__(self, *args, **kwargs) -> nn.Module:
