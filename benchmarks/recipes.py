@@ -409,6 +409,8 @@ def report_lines(result: Dict[str, Any]) -> List[str]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``python -m benchmarks recipes``."""
     from dronefast.cli.common import fraction, positive_int, size_arg, stems_arg
+    from dronefast.models.archs import ADDED_ARCHS
+
 
     p.add_argument("--runs", default=",".join(DEFAULT_RUNS),
                    help="comma-separated RECIPE[:EPOCHS][/KEY=VALUE...] (keys: size, work, repeats, context, "
@@ -418,7 +420,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=positive_int, default=120, help="photos in the generated sample")
     p.add_argument("--photo-size", type=size_arg, default="960x640", metavar="WxH", help="size of those photos")
     p.add_argument("--sample-seed", type=int, default=7, help="seed of the generated sample")
-    p.add_argument("--arch", default="resnet18", choices=ARCH_CHOICES, help="encoder")
+    p.add_argument("--arch", default="resnet18", choices=(*ARCH_CHOICES, *ADDED_ARCHS),
+                   help="encoder (or one added by dronefast.models.encoders.register_encoder)")
     p.add_argument("--data", type=Path, default=None, metavar="DIR",
                    help="real photos (TU Graz or Kaggle layout) instead of the generated sample, decoded once at "
                         "--cache-size into the work folder; needs --test-stems")

@@ -12,6 +12,8 @@ from pathlib import Path
 import matplotlib
 import pytest
 
+from tests.tiny_encoder import TINY_ARCH, tiny_encoder  # noqa: F401 -- registers the tests' tiny encoder
+
 matplotlib.use("Agg")
 
 
@@ -119,8 +121,8 @@ TINY_MODEL_SIZE = (32, 48)
 
 @pytest.fixture(scope="session")
 def run_folder(tmp_path_factory, sample_kaggle) -> Path:
-    """A run folder of an untrained, seeded resnet18 U-Net (input 48x32) recording the tiny sample as its training
-    data (the model the ONNX tests export)."""
+    """A run folder of an untrained, seeded U-Net on the tests' tiny encoder (input 48x32) recording the tiny sample
+    as its training data (the model the ONNX tests export)."""
     import torch
 
     from dronefast.data.classes import standard_classes
@@ -128,7 +130,7 @@ def run_folder(tmp_path_factory, sample_kaggle) -> Path:
 
     run = tmp_path_factory.mktemp("tiny-run")
     torch.manual_seed(0)
-    info = ModelInfo(arch="resnet18", classes=standard_classes(), size=TINY_MODEL_SIZE,
+    info = ModelInfo(arch=TINY_ARCH, classes=standard_classes(), size=TINY_MODEL_SIZE,
                      extra={"train_args": {**TINY_MODEL_ARGS, "data": str(sample_kaggle)}})
     save_model(build_model(info).eval(), run / "model", info)
     return run

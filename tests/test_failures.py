@@ -37,6 +37,7 @@ from dronefast.errors import (
     PaletteMaskError,
 )
 from dronefast.outputs import atomic_path, save_image, write_json, write_text
+from tests.conftest import TINY_ARCH
 
 CLASSES = standard_classes()
 H, W = 32, 48
@@ -385,7 +386,7 @@ def test_class_csv_trailing_empty_fields_are_ignored(tmp_path):
 
 @pytest.fixture(scope="module")
 def model(tiny_dls, tmp_path_factory) -> Path:
-    """A random resnet18 U-Net (32x48) saved in the safe format."""
+    """A random U-Net on the tests' tiny encoder (32x48) saved in the safe format."""
     import torch
 
     from dronefast.models.learner import drone_learner
@@ -393,7 +394,7 @@ def model(tiny_dls, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("model")
     torch.manual_seed(0)
-    learn = drone_learner(tiny_dls, "resnet18", pretrained=False, path=out)
+    learn = drone_learner(tiny_dls, TINY_ARCH, pretrained=False, path=out)
     save_model(learn, out / "model", learn.dronefast_info)
     return out
 
@@ -598,7 +599,7 @@ def test_train_refuses_an_output_it_cannot_write(data, tmp_path, deny_writes, fa
 
     out, named, problem = _output_case(tmp_path, fault, deny_writes)
     before = snapshot(data, tmp_path / "out", tmp_path / "file")
-    res = run_cli(train_main, [data, "--out", out, "--size", "48x32", "--arch", "resnet18", "--no-pretrained",
+    res = run_cli(train_main, [data, "--out", out, "--size", "48x32", "--arch", TINY_ARCH, "--no-pretrained",
                                "--no-progress", "--epochs", "1", "--no-malloc-tuning", "--bs", "2", "--test-pct", "0"])
     assert_refused(res, named, problem)
     assert_unchanged(before)
@@ -720,7 +721,7 @@ def test_a_decompression_bomb_is_named_in_every_command(data, model, tmp_path, c
             "landing": (landing_main, [mask_bomb, data / "label_images_semantic" / "002.png", "--out", out,
                                        "--clearance-px", "2"]),
             "evaluate": (evaluate_main, [model, "--data", data, "--all", "--out", out, "--no-progress"]),
-            "train": (train_main, [data, "--out", out, "--size", "48x32", "--arch", "resnet18", "--no-pretrained",
+            "train": (train_main, [data, "--out", out, "--size", "48x32", "--arch", TINY_ARCH, "--no-pretrained",
                                    "--no-progress", "--epochs", "1", "--no-malloc-tuning", "--bs", "2",
                                    "--test-pct", "0"])}[command]
     if command == "landing":

@@ -1,15 +1,17 @@
 """The notebooks in nbs/: committed without outputs, and executed headless (nbclient) on a tiny built-in sample.
 
 Each notebook reads its parameters from ``DRONEFAST_NB_*`` environment variables (defaults are the real-use
-values); here they are set to tiny values (48x32, ResNet-18 without ImageNet weights, 1 epoch, 10 ``lr_find``
-steps, 12 photos of 96x64) so both notebooks run in about a minute on two CPU cores. The kernel runs this test
-session's Python (a kernel spec written to a temporary ``JUPYTER_PATH``), so a fresh machine that only ran
+values); here they are set to tiny values (48x32, the tests' tiny encoder (tests/tiny_encoder.py) without
+ImageNet weights, 1 epoch, 20 ``lr_find`` steps, 12 photos of 96x64) so both notebooks run in about a minute on two
+CPU cores. The kernel runs this test session's Python with the tiny encoder registered (a kernel spec written to a
+temporary ``JUPYTER_PATH`` that starts tests/tiny_kernel.py), so a fresh machine that only ran
 ``pip install -e ".[test]"`` needs nothing else; its working folder is a temporary folder, where the notebooks
 write their outputs.
 """
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from tests.tiny_encoder import TINY_ARCH
 
 NB_DIR = Path(__file__).resolve().parent.parent / "nbs"
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
@@ -31,7 +35,7 @@ TINY_ENV = {
     "DRONEFAST_NB_SAMPLE_SIZE": "96x64",
     "DRONEFAST_NB_SIZE": "48x32",
     "DRONEFAST_NB_BS": "4",
-    "DRONEFAST_NB_ARCH": "resnet18",
+    "DRONEFAST_NB_ARCH": TINY_ARCH,
     "DRONEFAST_NB_PRETRAINED": "0",
     "DRONEFAST_NB_EPOCHS": "1",
     "DRONEFAST_NB_LR_FIND_ITERS": "20",  # dronefast.find_lr needs at least 20 steps
@@ -77,11 +81,13 @@ def monkeypatch_module():
 @pytest.fixture(scope="module")
 def kernel_env(tmp_path_factory, monkeypatch_module):
     """Environment for the kernels: tiny parameters, a private sample cache, and a ``python3`` kernel spec
-    that runs this interpreter with this checkout first on the import path."""
+    that runs this interpreter with this checkout first on the import path and the tiny encoder registered."""
     from ipykernel.kernelspec import write_kernel_spec
 
     root = tmp_path_factory.mktemp("jupyter")
-    write_kernel_spec(root / "kernels" / KERNEL, overrides={"display_name": "Python 3 (dronefast tests)"})
+    write_kernel_spec(root / "kernels" / KERNEL, overrides={
+        "display_name": "Python 3 (dronefast tests)",
+        "argv": [sys.executable, "-m", "tests.tiny_kernel", "-f", "{connection_file}"]})
     monkeypatch_module.setenv("JUPYTER_PATH", str(root))
     monkeypatch_module.setenv("DRONEFAST_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch_module.setenv("PYTHONPATH", str(NB_DIR.parent), prepend=os.pathsep)
@@ -113,6 +119,7 @@ def test_offline_defaults_stop_at_the_top_with_the_setting_to_flip(path, kernel_
     """With ImageNet weights asked for (the real-use default) on a machine that cannot download them, the notebook
     stops at the cell right after the parameters, naming the setting to flip, before reading any data."""
     monkeypatch.setenv("DRONEFAST_NB_PRETRAINED", "1")
+    monkeypatch.setenv("DRONEFAST_NB_ARCH", "resnet18")                  # an encoder with ImageNet weights
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))           # an empty weights cache
     for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.setenv(var, "http://127.0.0.1:9")                    # nothing listens there: no download

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_encoder import TINY_ARCH
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 MAIN_COMMAND = "pip install -e . && python -m dronefast.train"
 TEST_COMMAND = 'pip install -e ".[test]" && python -m pytest -q'
 #: What the test changes in the README's Python blocks so they run in seconds on the tiny sample (the
 #: substitutions are the only difference from what a reader runs).
-SHRINK = {'"resnet34"': '"resnet18"', "size=(128, 192)": "size=(32, 48)",
+SHRINK = {'"resnet34"': f'"{TINY_ARCH}"', "size=(128, 192)": "size=(32, 48)",
           "epochs=2": "epochs=1", "clearance_px=40": "clearance_px=4", "(640, 960)": "(64, 96)"}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..errors import DatasetNotFoundError, UsageError
-from ..models.archs import ARCHS, DEFAULT_ARCH
+from ..models.archs import DEFAULT_ARCH, arch_names
 from ..sizes import format_size
 from ..training.config import (
     AUGMENTS,
@@ -49,7 +49,8 @@ def _recipe_options(p: argparse.ArgumentParser) -> None:
                         "batch size 8, more epochs, best miou kept (measured best for drone photos from scratch); "
                         "reference: the fastai v1 notebook (aug_transforms, cross-entropy, lr_find, pct_start 0.8); "
                         "options not given take the recipe's value")
-    p.add_argument("--arch", choices=ARCHS, default=DEFAULT_ARCH, help="U-Net encoder (pm-resnet50 = pretrainedmodels)")
+    p.add_argument("--arch", choices=arch_names(), default=DEFAULT_ARCH,
+                   help="U-Net encoder (pm-resnet50 = pretrainedmodels)")
     p.add_argument("--size", type=size_arg, default=None, metavar="WxH",
                    help="training size WxH, width first (default: the recipe's; nadir 150x100 from scratch, 300x200 "
                         "from ImageNet weights; reference 300x200; 144x96 on the sample)")

@@ -16,7 +16,8 @@ import numpy as np
 from ..data.classes import ClassTable
 from ..errors import ClassIdError
 
-__all__ = ["DEFAULT_SAFE", "DEFAULT_HAZARDS", "DEFAULT_MIN_P_SAFE", "Hazards", "resolve_policy", "as_class_map"]
+__all__ = ["DEFAULT_SAFE", "DEFAULT_HAZARDS", "DEFAULT_MIN_P_SAFE", "Hazards", "resolve_policy", "safe_class_ids",
+           "as_class_map"]
 
 #: Classes a drone may land on.
 DEFAULT_SAFE: Tuple[str, ...] = ("paved-area", "grass", "dirt", "gravel")
@@ -78,6 +79,12 @@ def resolve_policy(classes: ClassTable, safe: Optional[Sequence[str]],
     if both:
         raise ValueError(f"class(es) both safe and hazard: {', '.join(classes.names[i] for i in both)}")
     return safe_ids, out
+
+
+def safe_class_ids(classes: ClassTable, safe: Optional[Sequence[str]] = None) -> List[int]:
+    """Ids of the landable classes of `classes` (`safe` names, default :data:`DEFAULT_SAFE`): what
+    :meth:`~dronefast.inference.predictor.Predictor.predict_confidence` sums into P(safe)."""
+    return resolve_policy(classes, safe, None)[0]
 
 
 def as_class_map(class_map: Any, classes: ClassTable) -> np.ndarray:

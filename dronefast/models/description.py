@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
-from .archs import ARCHS
+from .archs import arch_names
 
 __all__ = ["model_paths", "model_json_path", "MODEL_STEM", "DIGEST_FIELD", "file_sha256", "read_description",
            "check_description", "MODEL_FORMAT",
@@ -192,8 +192,8 @@ def _fields(d: Dict[str, Any]) -> None:
     if missing or unknown:
         raise _Bad("; ".join([f"missing field(s) {', '.join(missing)}"] * bool(missing)
                              + [f"unknown field(s) {', '.join(unknown)}"] * bool(unknown)))
-    if not isinstance(d["arch"], str) or d["arch"] not in ARCHS:
-        _fail("arch", f"a known encoder ({', '.join(ARCHS)})", d["arch"])
+    if not isinstance(d["arch"], str) or d["arch"] not in arch_names():
+        _fail("arch", f"a known encoder ({', '.join(arch_names())})", d["arch"])
     _classes(d["classes"])
     size = _pair(d["size"], "size", MAX_MODEL_SIDE, MAX_MODEL_PIXELS)
     _triple(d["mean"], "mean", 0.0, 1.0)

@@ -11,11 +11,14 @@ Weights:
 * ``weights=PATH``: a local encoder checkpoint (a state dict, e.g. ``resnet34-b627a593.pth``), loaded safely
   (``weights_only``): for offline machines.
 * ``pretrained=False``: random initialisation.
+
+Other encoders can be added with :func:`register_encoder` (no ImageNet weights: random or a local file); a model
+file naming one loads in any process that registered it.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Callable, Dict, Optional, Union
 
 import torch
 from fastai.vision.data import imagenet_stats
@@ -24,9 +27,9 @@ from torch import nn
 from torchvision import models
 
 from ..errors import ModelFileError, OfflineWeightsError
-from .archs import ARCHS, PRETRAINEDMODELS_ARCHS
+from .archs import ADDED_ARCHS, ARCHS, PRETRAINEDMODELS_ARCHS, arch_names
 
-__all__ = ["ARCHS", "Encoder", "encoder", "imagenet_state_dict", "weights_url"]
+__all__ = ["ARCHS", "Encoder", "encoder", "imagenet_state_dict", "weights_url", "register_encoder"]
 
 PathLike = Union[str, Path]
 
@@ -38,6 +41,29 @@ _TORCHVISION = {
 }
 _PRETRAINEDMODELS = PRETRAINEDMODELS_ARCHS
 assert ARCHS == tuple(_TORCHVISION) + tuple(_PRETRAINEDMODELS)
+#: name -> (builder of the randomly initialised classification network, fastai model_meta entry)
+_ADDED: Dict[str, tuple] = {}
+
+
+def register_encoder(name: str, build: Callable[[], nn.Module], *, cut: Union[int, Callable] = -2,
+                     split: Optional[Callable] = None, stats=imagenet_stats) -> None:
+    """Add an encoder that U-Nets can be built on, trained, saved and loaded with, by `name`
+    (``drone_learner(dls, name)``, ``--arch name``, ``"arch": name`` in model.json) in this process.
+
+    Args:
+        build: returns the randomly initialised classification network; its layers before `cut` (fastai's cut:
+            an index into its children, or a function of the network) are the U-Net's encoder.
+        split: fastai's parameter-group splitter of the U-Net (for discriminative learning rates and freezing);
+            None: the built-in ResNets' one.
+        stats: ``(mean, std)`` the inputs are normalised with.
+
+    There are no ImageNet weights for an added encoder: it starts random, or from a local state dict
+    (``weights=PATH``). ValueError when `name` is taken.
+    """
+    if name in arch_names():
+        raise ValueError(f"encoder {name!r} exists already")
+    _ADDED[name] = (build, {"cut": cut, "split": split, "stats": stats})
+    ADDED_ARCHS.append(name)
 
 
 def _pm_module():
@@ -53,6 +79,9 @@ def weights_url(arch: str) -> str:
     """Download address of the ImageNet checkpoint of `arch`."""
     if arch in _TORCHVISION:
         return _TORCHVISION[arch][1].url
+    if arch in _ADDED:
+        raise ModelFileError(f"{arch}: no ImageNet weights for an added encoder; start it random "
+                             f"(pretrained=False, --no-pretrained) or from a local state dict (weights=PATH)")
     return _pm_module().pretrained_settings[_PRETRAINEDMODELS[arch]]["imagenet"]["url"]
 
 
@@ -96,16 +125,21 @@ class Encoder:
     """
 
     def __init__(self, name: str, pretrained: bool = True, weights: Optional[PathLike] = None):
-        if name not in ARCHS:
-            raise ValueError(f"unknown arch {name!r}; choose one of {', '.join(ARCHS)}")
+        if name not in arch_names():
+            raise ValueError(f"unknown arch {name!r}; choose one of {', '.join(arch_names())}")
         self.name, self.weights = name, (str(weights) if weights else None)
         self.pretrained = bool(pretrained or weights)
         # fastai looks the cut, parameter groups and stats up by arch; equal encoders share one entry
-        model_meta.setdefault(self, {"cut": -2, "split": _resnet_split, "stats": imagenet_stats})
+        meta = {"cut": -2, "split": _resnet_split, "stats": imagenet_stats}
+        if name in _ADDED:
+            meta.update({k: v for k, v in _ADDED[name][1].items() if v is not None})
+        model_meta.setdefault(self, meta)
 
     def __call__(self, *args, **kwargs) -> nn.Module:
         if self.name in _TORCHVISION:
             model = _TORCHVISION[self.name][0](weights=None)
+        elif self.name in _ADDED:
+            model = _ADDED[self.name][0]()
         else:
             model = _pm_module().__dict__[_PRETRAINEDMODELS[self.name]](num_classes=1000, pretrained=None)
         sd, self._checked = getattr(self, "_checked", None), None

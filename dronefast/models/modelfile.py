@@ -22,6 +22,7 @@ from torch import nn
 from ..data.classes import ClassTable
 from ..errors import ModelFileError
 from ..outputs import write_bytes, write_json
+from .archs import arch_names
 from .description import (
     DIGEST_FIELD,
     MODEL_FORMAT,
@@ -30,7 +31,7 @@ from .description import (
     model_paths,
     read_description,
 )
-from .encoders import ARCHS, Encoder
+from .encoders import Encoder
 
 __all__ = ["ModelInfo", "save_model", "load_model", "model_paths", "build_model", "FORMAT_VERSION",
            "output_channels", "check_weights_digest", "UncheckedWeightsWarning"]
@@ -45,7 +46,7 @@ class ModelInfo:
     """What a saved model needs to be rebuilt and used.
 
     Attributes:
-        arch: encoder name (one of ``dronefast.models.archs.ARCHS``).
+        arch: encoder name (one of :func:`dronefast.models.archs.arch_names`).
         classes: class table (names and colours); ``n_out = len(classes)``.
         size: training input ``(height, width)`` in pixels.
         mean, std: per-channel normalisation of 0..1 RGB input.
@@ -93,8 +94,8 @@ def build_model(info: ModelInfo) -> nn.Module:
     """A freshly initialised U-Net with the architecture `info` describes (no weights loaded, no download)."""
     from fastai.vision.learner import create_unet_model
 
-    if info.arch not in ARCHS:
-        raise ModelFileError(f"unknown encoder {info.arch!r} in model description; known: {', '.join(ARCHS)}")
+    if info.arch not in arch_names():
+        raise ModelFileError(f"unknown encoder {info.arch!r} in model description; known: {', '.join(arch_names())}")
     return create_unet_model(Encoder(info.arch, pretrained=False), len(info.classes), tuple(info.size),
                              pretrained=False, **info.unet)
 

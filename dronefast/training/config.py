@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from ..data.split import Split
 from ..errors import UsageError
-from ..models.archs import ARCHS, DEFAULT_ARCH
+from ..models.archs import DEFAULT_ARCH, arch_names
 from ..models.description import MAX_MODEL_PIXELS, MAX_MODEL_SIDE
 from .recipes import DEFAULT_RECIPE, RECIPES, WEIGHT_METHODS, Recipe, get_recipe
 
@@ -157,8 +157,8 @@ class TrainConfig:
 
         if not isinstance(self.recipe, Recipe) and self.recipe not in RECIPES:
             bad("recipe", f"one of {', '.join(RECIPES)} or a Recipe")
-        if self.arch not in ARCHS:
-            bad("arch", f"one of {', '.join(ARCHS)}")
+        if self.arch not in arch_names():
+            bad("arch", f"one of {', '.join(arch_names())}")
         if self.size is not None and (len(self.size) != 2 or min(int(v) for v in self.size) < MIN_SIDE
                                       or max(self.size) > MAX_MODEL_SIDE
                                       or self.size[0] * self.size[1] > MAX_MODEL_PIXELS):

@@ -14,6 +14,7 @@ pytest.importorskip("onnxruntime")
 from benchmarks.__main__ import main  # noqa: E402
 from benchmarks.export import peak_memory, thread_counts  # noqa: E402
 from dronefast.errors import UsageError  # noqa: E402
+from tests.conftest import TINY_ARCH  # noqa: E402
 
 
 def test_export_json_on_a_scripted_clock(tmp_path, run_folder, exported, bench_work, scripted_clock):
@@ -31,7 +32,7 @@ def test_export_json_on_a_scripted_clock(tmp_path, run_folder, exported, bench_w
                       "memory", "checks", "argv"}
     s = r["settings"]
     assert (s["arch"], s["size"], s["working_size"], s["windows"], s["batch_size"]) == \
-        ("resnet18", "48x32", "64x48", 4, 3)
+        (TINY_ARCH, "48x32", "64x48", 4, 3)
     v = r["variants"]["threads=1"]
     assert set(v) == {"tile_b1", "tile_b3", "photo"}
     assert [v["tile_b1"][e]["s"]["median"] for e in ("torch", "ort_fp32", "ort_int8")] == [1.0, 0.5, 0.25]

@@ -17,6 +17,7 @@ from dronefast.data.layout import find_layout
 from dronefast.data.masks import read_mask
 from dronefast.errors import UsageError
 from dronefast.workflows.evaluation import evaluate_model
+from tests.conftest import TINY_ARCH
 
 TINY = ["--n", "10", "--photo-size", "96x64", "--lr-find-iters", "20", "--valid-pct", "0.25", "--test-pct", "0.2"]
 SMALL = "/size=48x32/work=96x64/bs=4"
@@ -75,7 +76,7 @@ def test_recipes_side_by_side(tmp_path, capsys, scripted_clock):
     # (the reference recipe would add lr_find's 20 steps at least: see test_run_config_is_a_train_config_by_name)
     runs = f"nadir:1{SMALL},nadir:2{SMALL}"
     assert main(["recipes", "--runs", runs, "--seeds", "3", "--work", str(work), "--json", str(js),
-                 *TINY], clock=clock) == 0
+                 "--arch", TINY_ARCH, *TINY], clock=clock) == 0
     assert clock.done()
     out = capsys.readouterr().out
     res = json.loads(js.read_text())

@@ -1,5 +1,5 @@
 """Tests of the training command, ``python -m dronefast.train``, run in-process on the 10-image synthetic
-sample at 48x32 with a random resnet18 encoder."""
+sample at 48x32 with a random U-Net on the tests' tiny encoder."""
 import io
 import json
 import math
@@ -20,8 +20,9 @@ import dronefast
 from dronefast.cli.train import main
 from dronefast.models.modelfile import load_model
 from dronefast.training.precision import resolve_precision
+from tests.conftest import TINY_ARCH
 
-FAST = ["--size", "48x32", "--arch", "resnet18", "--bs", "3", "--no-pretrained", "--no-progress", "--test-pct", "0"]
+FAST = ["--size", "48x32", "--arch", TINY_ARCH, "--bs", "3", "--no-pretrained", "--no-progress", "--test-pct", "0"]
 COLUMNS = ["stage", "epoch", "train_loss", "valid_loss", "accuracy_mask", "miou", "time"]
 
 
@@ -106,21 +107,21 @@ def test_metrics_json(cli, sample_kaggle):
     assert m["channels_last"] is True
     assert m["data"] == str(sample_kaggle) and m["synthetic_sample"] is False
     a = m["args"]
-    assert (a["size"], a["bs"], a["lr"], a["arch"], a["epochs"], a["out"]) == ("48x32", 3, 0.01, "resnet18", 2, "run")
+    assert (a["size"], a["bs"], a["lr"], a["arch"], a["epochs"], a["out"]) == ("48x32", 3, 0.01, TINY_ARCH, 2, "run")
     assert a["pretrained"] is False and a["valid_pct"] == 0.2 and a["recipe"] == "nadir"
     assert m["versions"]["fastai"] == fastai.__version__ and m["versions"]["torch"] == torch.__version__
     assert m["versions"]["dronefast"] == dronefast.__version__ and set(m["versions"]) >= {"torchvision", "python"}
     assert isinstance(m["time_s"], float) and m["time_s"] > 0
     run = json.loads((cli.dir / "run.json").read_text())
     s = run["settings"]
-    assert run["lr"] == 0.01 and s["size"] == [32, 48] and s["arch"] == "resnet18" and s["recipe"] == "nadir"
+    assert run["lr"] == 0.01 and s["size"] == [32, 48] and s["arch"] == TINY_ARCH and s["recipe"] == "nadir"
     assert (s["bs"], s["epochs"], s["monitor"], s["seed"], s["valid_pct"]) == (3, 2, "miou", 42, 0.2)
     assert s["data"] == str(sample_kaggle.resolve())
 
 
 def test_saved_models_hold_the_best_weights(cli):
     model, info = load_model(cli.dir / "model.json")
-    assert info.arch == "resnet18" and info.size == (32, 48) and info.void_code == 0
+    assert info.arch == TINY_ARCH and info.size == (32, 48) and info.void_code == 0
     assert info.extra["scores"] == {k: cli.metrics[k] for k in ("pixel_accuracy", "accuracy_mask", "miou")}
     assert info.extra["train_args"]["size"] == [32, 48]
     import hashlib
@@ -238,7 +239,7 @@ def test_default_recipe_is_nadir(cli):
 def test_reference_recipe(sample_kaggle, tmp_path):
     out = tmp_path / "ref"
     rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--recipe", "reference", "--epochs", "1",
-                               "--lr", "1e-2", "--valid-pct", "0.2", "--size", "48x32", "--arch", "resnet18",
+                               "--lr", "1e-2", "--valid-pct", "0.2", "--size", "48x32", "--arch", TINY_ARCH,
                                "--no-pretrained", "--no-progress"])
     assert rc == 0, err
     m = json.loads((out / "metrics.json").read_text())
@@ -483,7 +484,7 @@ def windows(sample_kaggle, tmp_path_factory):
     out = tmp_path_factory.mktemp("windows") / "run"
     rc, stdout, err = run_cli([str(sample_kaggle), "--out", str(out), "--work-size", "96x64", "--repeats", "2",
                                "--context", "2", "--epochs", "2", "--lr", "1e-2", "--valid-pct", "0.25",
-                               "--size", "48x32", "--arch", "resnet18", "--bs", "3", "--no-pretrained",
+                               "--size", "48x32", "--arch", TINY_ARCH, "--bs", "3", "--no-pretrained",
                                "--no-progress", "--test-pct", "0.2"])
     assert rc == 0, err
     return SimpleNamespace(out=out, stdout=stdout, metrics=json.loads((out / "metrics.json").read_text()))

@@ -1,5 +1,5 @@
-"""Tests of dronefast.inference.predictor with a tiny untrained resnet18 U-Net (input 48x32, WxH) on small random
-photos."""
+"""Tests of dronefast.inference.predictor with a tiny untrained U-Net on the tests' tiny encoder (input 48x32, WxH)
+on small random photos."""
 import dataclasses
 import json
 from pathlib import Path
@@ -18,6 +18,7 @@ from dronefast.landing.policy import resolve_policy
 from dronefast.models.grid import tile_positions
 from dronefast.models.modelfile import ModelInfo, build_model, save_model
 from dronefast.models.tiling import blend_window, iter_upsampled, upsample_argmax
+from tests.conftest import TINY_ARCH
 
 CLASSES = standard_classes()
 SIZE = (32, 48)  # model input (height, width)
@@ -26,7 +27,7 @@ SIZE = (32, 48)  # model input (height, width)
 @pytest.fixture(scope="module")
 def net_info():
     torch.manual_seed(0)
-    info = ModelInfo(arch="resnet18", classes=CLASSES, size=SIZE)
+    info = ModelInfo(arch=TINY_ARCH, classes=CLASSES, size=SIZE)
     return build_model(info).eval(), info
 
 

@@ -8,6 +8,7 @@ import torch
 from dronefast.cli.predict import main
 from dronefast.data.classes import standard_classes
 from dronefast.models.modelfile import ModelInfo, build_model, save_model
+from tests.conftest import TINY_ARCH
 from tests.data.test_camera import DJI, drone_jpeg
 
 C = standard_classes()
@@ -16,7 +17,7 @@ C = standard_classes()
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     torch.manual_seed(0)
-    info = ModelInfo(arch="resnet18", classes=C, size=(32, 48))
+    info = ModelInfo(arch=TINY_ARCH, classes=C, size=(32, 48))
     return save_model(build_model(info).eval(), tmp_path_factory.mktemp("model") / "model", info)[1]
 
 

@@ -12,9 +12,10 @@ from fastai.vision.learner import model_meta
 from torchvision import models
 
 from dronefast.errors import ModelFileError, OfflineWeightsError
-from dronefast.models.archs import ARCHS
-from dronefast.models.encoders import Encoder, encoder, imagenet_state_dict, weights_url
+from dronefast.models.archs import ARCHS, arch_names
+from dronefast.models.encoders import Encoder, encoder, imagenet_state_dict, register_encoder, weights_url
 from dronefast.models.learner import drone_learner
+from tests.tiny_encoder import TINY_ARCH, tiny_encoder
 
 R18_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
 # torchvision resnet children -> index in fastai's encoder body (children up to avgpool, cut=-2)
@@ -50,6 +51,30 @@ def test_archs_and_unknown_name():
     assert ARCHS == ("resnet18", "resnet34", "resnet50", "pm-resnet50")
     with pytest.raises(ValueError, match="unknown arch 'resnet99'.*resnet18, resnet34, resnet50, pm-resnet50"):
         Encoder("resnet99")
+
+
+def test_a_registered_encoder_is_known_everywhere(tiny_dls, tmp_path, offline):
+    """tests/tiny_encoder.py registered the tests' encoder: it follows the built-in names, a U-Net is built on it
+    (fastai's cut and splitter from the registration), saved and loaded back by name; no ImageNet weights."""
+    from dronefast.models.modelfile import load_model, save_model
+    from dronefast.training.config import TrainConfig
+
+    assert arch_names() == (*ARCHS, TINY_ARCH) and TrainConfig(arch=TINY_ARCH).arch == TINY_ARCH
+    with pytest.raises(ValueError, match=f"encoder '{TINY_ARCH}' exists already"):
+        register_encoder(TINY_ARCH, tiny_encoder)
+    with pytest.raises(ValueError, match="encoder 'resnet18' exists already"):
+        register_encoder("resnet18", tiny_encoder)
+    learn = drone_learner(tiny_dls, TINY_ARCH, pretrained=False, path=tmp_path)
+    learn.create_opt()
+    assert len(learn.opt.param_lists) == 3 and learn.model[0][0].out_channels == 8   # the registered split, cut
+    save_model(learn, tmp_path / "model", learn.dronefast_info)
+    net, info = load_model(tmp_path / "model.json")
+    assert info.arch == TINY_ARCH
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), learn.model.state_dict().values()))
+    for asked in (lambda: encoder(TINY_ARCH), lambda: drone_learner(tiny_dls, TINY_ARCH, path=tmp_path)):
+        with pytest.raises(ModelFileError, match=f"{TINY_ARCH}: no ImageNet weights for an added encoder"):
+            asked()
+    assert offline[1] == []   # refused before any download was tried
 
 
 def test_weights_urls():

@@ -1,6 +1,6 @@
 """Tests of dronefast.training.calibrate: no temperature is fitted on too few validation photos or pixels (T stays 1,
 one warning line), the errors returned are labelled as measured on the fit photos, and a best epoch chosen on too
-few photos is warned about. Tiny: resnet18 U-Net at 32x48, random encoder."""
+few photos is warned about. Tiny: a U-Net on the tests' tiny encoder at 32x48, random."""
 import math
 import re
 
@@ -19,6 +19,7 @@ from dronefast.metrics.calibration import (
 from dronefast.models.learner import drone_learner
 from dronefast.training.calibrate import calibrate, validation_logits
 from dronefast.training.fit import fit_reference
+from tests.conftest import TINY_ARCH
 
 SIZE = (32, 48)
 
@@ -33,7 +34,7 @@ def one_valid(sample_kaggle):
 
 def new_learner(dls, path):
     torch.manual_seed(0)
-    learn = drone_learner(dls, "resnet18", pretrained=False, path=path)
+    learn = drone_learner(dls, TINY_ARCH, pretrained=False, path=path)
     learn.remove_cb(ProgressCallback)
     return learn
 

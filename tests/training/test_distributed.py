@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,8 +16,11 @@ from dronefast.training.distributed import (
     is_main_process,
     world_size,
 )
+from tests.conftest import TINY_ARCH
 
-ARGS = ["--size", "48x32", "--arch", "resnet18", "--bs", "2", "--epochs", "2", "--lr", "1e-3", "--valid-pct", "0.3",
+#: The repository root: the launched processes import the tests' tiny encoder from there.
+REPO = Path(__file__).resolve().parents[2]
+ARGS = ["--size", "48x32", "--arch", TINY_ARCH, "--bs", "2", "--epochs", "2", "--lr", "1e-3", "--valid-pct", "0.3",
         "--test-pct", "0",
         "--no-pretrained", "--no-progress"]
 
@@ -25,9 +29,10 @@ ARGS = ["--size", "48x32", "--arch", "resnet18", "--bs", "2", "--epochs", "2", "
 def two_process_run(sample_kaggle, tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp") / "run"
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "dronefast.train",
+    # dronefast.train's main, in workers that know the tiny encoder (tests/tiny_train.py)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "tests.tiny_train",
            str(sample_kaggle), "--out", str(out), *ARGS]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
     return proc, out
 
 
@@ -57,7 +62,7 @@ def test_metrics_equal_a_one_process_run(two_process_run, sample_kaggle):
     ddp = json.loads((out / "metrics.json").read_text())
     dls = drone_dataloaders(sample_kaggle, size=(32, 48), bs=2, valid_pct=0.3, seed=42, progress=False)
     assert len(dls.valid_ds) == 3  # 3 images on 2 ranks: fastai pads one rank with a repeat
-    learn = drone_learner(dls, "resnet18", pretrained=False)
+    learn = drone_learner(dls, TINY_ARCH, pretrained=False)
     learn.model, _ = load_model(out / "model.json")
     learn.remove_cbs([cb for cb in learn.cbs if type(cb).__name__ == "ProgressCallback"])
     learn.validate()
@@ -73,7 +78,7 @@ def test_single_process_helpers_are_no_ops(tiny_dls):
 
     assert world_size() == 1 and is_main_process()
     assert broadcast_object({"lr": 1e-3}) == {"lr": 1e-3}
-    learn = drone_learner(tiny_dls, "resnet18", pretrained=False)
+    learn = drone_learner(tiny_dls, TINY_ARCH, pretrained=False)
     n = len(learn.cbs)
     with distributed(learn):
         assert len(learn.cbs) == n  # nothing added outside a distributed launch
@@ -93,9 +98,10 @@ NOTEBOOK_LAUNCH = '''
 import sys
 from accelerate import notebook_launcher
 from dronefast import train
+from tests.tiny_encoder import TINY_ARCH
 
 def run():  # as the quickstart notebook's multi-GPU note does
-    train(data=sys.argv[1], out=sys.argv[2], arch="resnet18", size=(32, 48), bs=2, epochs=1, lr=1e-3,
+    train(data=sys.argv[1], out=sys.argv[2], arch=TINY_ARCH, size=(32, 48), bs=2, epochs=1, lr=1e-3,
           valid_pct=0.3, pretrained=False, progress=False)
 
 notebook_launcher(run, num_processes=2)
@@ -105,7 +111,7 @@ notebook_launcher(run, num_processes=2)
 def test_notebook_launcher_runs_train_on_two_processes(sample_kaggle, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     proc = subprocess.run([sys.executable, "-c", NOTEBOOK_LAUNCH, str(sample_kaggle), str(tmp_path / "run")],
-                          capture_output=True, text=True, env=env, timeout=600)
+                          capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["world_size"] == 2
     assert proc.stdout.count("outputs in ") == 1

@@ -1,6 +1,6 @@
 """Tests of dronefast.training.fit: fit_reference (one-cycle, best epoch kept, checkpoints, resume), the frozen and
-unfrozen stages, and mixed precision on CPU. Tiny: resnet18 U-Net at 32x48, 8 training images in batches of
-3 (2 steps an epoch), random encoder unless said otherwise."""
+unfrozen stages, and mixed precision on CPU. Tiny: a U-Net on the tests' tiny encoder at 32x48, 8 training images
+in batches of 3 (2 steps an epoch), random encoder unless said otherwise."""
 import json
 from types import SimpleNamespace
 
@@ -12,7 +12,6 @@ from fastai.callback.core import Callback, CancelTrainException, CancelValidExce
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import combined_cos
 from fastai.learner import Metric
-from torchvision import models
 
 from dronefast.errors import RunFolderError
 from dronefast.models.learner import drone_learner
@@ -20,6 +19,7 @@ from dronefast.training.callbacks import BEST_NAME, CHECKPOINT_NAME, CPUAutocast
 from dronefast.training.fit import fit_reference, is_frozen
 from dronefast.training.lean import lean_state
 from dronefast.training.precision import resolve_precision, set_precision
+from tests.conftest import TINY_ARCH, tiny_encoder
 
 LR = 1e-3  # at 1e-2 a random-encoder U-Net with batches of 3 often blows up (train loss 15..300)
 COLUMNS = ["stage", "epoch", "train_loss", "valid_loss", "accuracy_mask", "miou", "time"]
@@ -33,7 +33,7 @@ def expected_lrs(n_steps, lr=LR, pct_start=0.8):
 
 def new_learner(dls, path, seed=0, **kwargs):
     torch.manual_seed(seed)
-    learn = drone_learner(dls, "resnet18", pretrained=kwargs.pop("pretrained", False), path=path, **kwargs)
+    learn = drone_learner(dls, TINY_ARCH, pretrained=kwargs.pop("pretrained", False), path=path, **kwargs)
     learn.remove_cb(ProgressCallback)
     return learn
 
@@ -206,8 +206,8 @@ def test_is_frozen_sees_through_torch_compile(tiny_dls, tmp_path):
 
 def test_frozen_then_unfrozen_stage(tiny_dls, tmp_path):
     torch.manual_seed(0)
-    weights = tmp_path / "resnet18.pth"
-    torch.save(models.resnet18(weights=None).state_dict(), weights)
+    weights = tmp_path / "tiny.pth"
+    torch.save(tiny_encoder().state_dict(), weights)
     learn = new_learner(tiny_dls, tmp_path / "run", weights=weights)  # pretrained: frozen encoder
     conv1 = learn.model[0][0].weight.detach().clone()
     probe = Probe()

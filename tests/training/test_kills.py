@@ -2,7 +2,7 @@
 run killed and resumed (however often) gives the very history of one that was not interrupted.
 
 Each training is the command's ``main`` (what ``python -m dronefast.train`` runs) in a forked child process, on the
-10-photo sample at 48x32 with a random resnet18. A child is killed from outside the library: the test replaces
+10-photo sample at 48x32 with a random U-Net on the tests' tiny encoder. A child is killed from outside the library: the test replaces
 ``os.replace`` in the child only (every output is written to a temporary file and renamed by ``os.replace``), and the
 replacement sends SIGKILL to its own process just before or just after the n-th rename onto a chosen file. Forking
 (instead of ``python -m``) spares each run the 8 s import of fastai and PyTorch; the child is a separate process
@@ -27,9 +27,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from tests.conftest import TINY_ARCH
+
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the runs are forked children (POSIX)")
 
-ARGS = ["--size", "48x32", "--arch", "resnet18", "--bs", "8", "--no-pretrained", "--no-progress", "--test-pct", "0",
+ARGS = ["--size", "48x32", "--arch", TINY_ARCH, "--bs", "8", "--no-pretrained", "--no-progress", "--test-pct", "0",
         "--epochs", "4", "--lr", "1e-2", "--valid-pct", "0.2"]
 TEMP = ".tmp"  # every temporary file of dronefast.outputs.atomic_path has it in its name
 

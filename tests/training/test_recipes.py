@@ -14,6 +14,7 @@ from dronefast.training.losses import (
     train_class_counts,
 )
 from dronefast.training.recipes import DEFAULT_RECIPE, RECIPES, get_recipe
+from tests.conftest import TINY_ARCH
 
 
 def test_names_and_default():
@@ -130,7 +131,7 @@ def test_monitor_names_are_the_history_s_columns(tiny_dls):
     from dronefast.models.learner import drone_learner
     from dronefast.training.config import MONITORS, TrainConfig
 
-    learn = drone_learner(tiny_dls, "resnet18", pretrained=False)
+    learn = drone_learner(tiny_dls, TINY_ARCH, pretrained=False)
     assert set(MONITORS) == {"train_loss", "valid_loss", *(m.name for m in learn.metrics)}  # fastai's recorder
     with pytest.raises(ValueError, match="monitor must be one of miou, accuracy_mask, valid_loss, train_loss, got 'f'"):
         TrainConfig(monitor="f")

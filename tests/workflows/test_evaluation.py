@@ -20,6 +20,7 @@ from dronefast.inference.predict_options import PredictOptions
 from dronefast.models.modelfile import ModelInfo, build_model, save_model
 from dronefast.workflows.evaluation import evaluate_model
 from dronefast.workflows.reports import EVAL_FILES
+from tests.conftest import TINY_ARCH
 
 C = standard_classes()
 UNLAB, PAVED, GRASS, ROOF, CAR, TREE = (C.id_of(n) for n in ("unlabeled", "paved-area", "grass", "roof", "car",
@@ -215,7 +216,7 @@ def test_split_settings_sources():
 def test_cli_on_a_saved_model(sample_kaggle, tmp_path, capsys):
     torch.manual_seed(0)
     train_args = {"seed": 3, "valid_pct": 0.2, "data": str(sample_kaggle)}   # as dronefast.train records them
-    info = ModelInfo(arch="resnet18", classes=C, size=SIZE, extra={"train_args": train_args})
+    info = ModelInfo(arch=TINY_ARCH, classes=C, size=SIZE, extra={"train_args": train_args})
     _, jpath = save_model(build_model(info), tmp_path / "m" / "model", info)
     args = [str(jpath), "--no-progress", "--device", "cpu", "--examples", "2"]   # --data from the model
     assert main(args) == 0, capsys.readouterr().err

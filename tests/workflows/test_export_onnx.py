@@ -1,6 +1,5 @@
-"""Tests of dronefast.workflows.export_onnx and ``python -m dronefast.export``: a tiny resnet18 U-Net (input 48x32,
-WxH) saved
-as a run folder recording the tiny sample as its training data, exported once per session (fp32 and int8); every
+"""Tests of dronefast.workflows.export_onnx and ``python -m dronefast.export``: a U-Net on the tests' tiny encoder
+(input 48x32, WxH) saved as a run folder recording the tiny sample as its training data, exported once per session (fp32 and int8); every
 encoder traced, checked and compared with PyTorch at 96x64; the int8 gate; the refusals of the command."""
 from __future__ import annotations
 
@@ -35,6 +34,11 @@ ARCHS = ["resnet18", "resnet34", pytest.param("resnet50", marks=BIG), pytest.par
 
 def _session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def weight_bytes(path) -> int:
+    """Bytes of the weights (initializers) an ONNX graph stores."""
+    return sum(onnx.numpy_helper.to_array(t).nbytes for t in onnx.load(str(path)).graph.initializer)
 
 
 def test_export_writes_a_checked_dynamic_graph_beside_model_json(exported, run_folder):
@@ -72,16 +76,13 @@ def test_the_graph_runs_at_other_sizes_and_batches_like_pytorch(exported, run_fo
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_every_encoder_exports_checks_and_agrees(arch, exported, tmp_path):
-    if arch == "resnet18":   # the session's export (above): traced, checked and compared with PyTorch already
-        record = json.loads((exported / "export.json").read_text())
-    else:
-        torch.manual_seed(0)
-        info = ModelInfo(arch=arch, classes=standard_classes(), size=(64, 96))
-        r = export_onnx((build_model(info).eval(), info), tmp_path / arch)
-        assert r.int8 is None and not (tmp_path / arch / "model.int8.onnx").exists()
-        record = r.record
-        shutil.rmtree(tmp_path / arch)   # 157 MB (resnet34) to 1.3 GB (the ResNet-50s)
+def test_every_encoder_exports_checks_and_agrees(arch, tmp_path):
+    torch.manual_seed(0)
+    info = ModelInfo(arch=arch, classes=standard_classes(), size=(64, 96))
+    r = export_onnx((build_model(info).eval(), info), tmp_path / arch)
+    assert r.int8 is None and not (tmp_path / arch / "model.int8.onnx").exists()
+    record = r.record
+    shutil.rmtree(tmp_path / arch)   # 124 MB (resnet18), 157 MB (resnet34) to 1.3 GB (the ResNet-50s)
     assert record["arch"] == arch and record["fp32"]["agreement"] >= 0.999 and len(record["fp32"]["sizes"]) == 2
 
 
@@ -103,7 +104,9 @@ def test_int8_is_calibrated_on_training_photos_and_measured_on_held_out_ones(exp
     # QDQ: int8 weights and quantise/dequantise pairs, the last convolution (the logits) in float
     ops = {n.op_type for n in onnx.load(str(exported / "model.int8.onnx")).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
-    assert (exported / "model.int8.onnx").stat().st_size < (exported / "model.onnx").stat().st_size / 3
+    # the weights stored take under a third of fp32's (the graph's own bytes, a large share of a tiny U-Net's file,
+    # left out)
+    assert weight_bytes(exported / "model.int8.onnx") < weight_bytes(exported / "model.onnx") / 3
 
 
 def test_calibration_windows_are_the_models_input(run_folder, sample_kaggle):
@@ -210,7 +213,7 @@ def test_overwrite_replaces_an_export_in_the_run_folder_and_drops_a_stale_int8(r
     r = export_onnx(run, run, overwrite=True)   # the export beside the run's own model.json, which stays as it is
     assert sorted(p.name for p in run.iterdir()) == ["export.json", "model.json", "model.onnx", "model.safetensors"]
     assert ((run / "model.json").read_bytes(), (run / "model.json").stat().st_mtime_ns) == before
-    assert r.onnx.stat().st_size > 1e6 and r.record["int8"] is None
+    assert r.onnx.stat().st_size > 1e5 and r.record["int8"] is None   # a whole graph (the tiny U-Net: 0.26 MB)
 
 
 # ------------------------------------------------------------------------------------------ the command
