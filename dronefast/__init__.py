@@ -72,7 +72,8 @@ _EXPORTS: Dict[str, str] = {
     # landing
     "LandingSpot": "landing.spots", "find_landing_spots": "landing.spots", "landing_overlay": "landing.pictures",
     "spots_to_json": "landing.spots", "ground_sampling_distance": "landing.distances",
-    "LandingOptions": "landing.options", "safe_class_ids": "landing.policy", "SafetyCheck": "landing.safety", "analyse_landing": "landing.writer",
+    "LandingOptions": "landing.options", "safe_class_ids": "landing.policy", "SafetyCheck": "landing.safety",
+    "analyse_landing": "landing.writer",
 }
 
 __all__ = ["__version__", *_EXPORTS]

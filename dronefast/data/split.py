@@ -147,8 +147,8 @@ def split_settings(train_args: Optional[Dict[str, Any]], valid_pct: Optional[flo
                    ) -> Tuple[Split, str]:
     """``(split, where from)`` for evaluating a model: the model's training split (`train_args`, the
     ``extra["train_args"]`` of its description: valid_pct, seed, test_pct, test_stems), with `valid_pct` and `seed`
-    replaced when given, else the defaults 0.1 and 42. ``where from`` is ``"arguments"``, ``"model"``, ``"default"`` or a mix such as
-    ``"arguments+model"`` (valid_pct's source first).
+    replaced when given, else the defaults 0.1 and 42. ``where from`` is ``"arguments"``, ``"model"``, ``"default"``
+    or a mix such as ``"arguments+model"`` (valid_pct's source first).
 
     Raises:
         DronefastError: the model was trained with an unseeded (irreproducible) split and no seed is given.

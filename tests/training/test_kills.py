@@ -2,8 +2,9 @@
 run killed and resumed (however often) gives the very history of one that was not interrupted.
 
 Each training is the command's ``main`` (what ``python -m dronefast.train`` runs) in a forked child process, on the
-10-photo sample at 48x32 with a random U-Net on the tests' tiny encoder. A child is killed from outside the library: the test replaces
-``os.replace`` in the child only (every output is written to a temporary file and renamed by ``os.replace``), and the
+10-photo sample at 48x32 with a random U-Net on the tests' tiny encoder. A child is killed from outside the library:
+the test replaces ``os.replace``
+in the child only (every output is written to a temporary file and renamed by ``os.replace``), and the
 replacement sends SIGKILL to its own process just before or just after the n-th rename onto a chosen file. Forking
 (instead of ``python -m``) spares each run the 8 s import of fastai and PyTorch; the child is a separate process
 killed as a user's would be, and all runs, the uninterrupted one included, start from the same state.
@@ -214,8 +215,9 @@ def test_resume_finishes_with_a_loadable_model_and_no_leftovers(chain):
 
 def test_killed_and_resumed_equals_uninterrupted(chain):
     """Killed at the boundary after epoch 2 of 4 and then again mid-checkpoint, after logging an epoch it had not
-    checkpointed, twice while writing the outputs and once while moving them into place, and resumed each time: the history of the uninterrupted run,
-    exactly (train_loss, valid_loss and metrics of every epoch), and the same final scores."""
+    checkpointed, twice while writing the outputs and once while moving them into place, and resumed each time: the
+    history of the uninterrupted run, exactly (train_loss, valid_loss and metrics of every epoch), and the same
+    final scores."""
     assert chain.ref.rc == 0, chain.ref.err[-3000:]
     expected, got = history(chain.reference), history(chain.run)
     assert list(expected.epoch) == ["0", "1", "2", "3"]

@@ -1,6 +1,7 @@
 """Tests of dronefast.workflows.export_onnx and ``python -m dronefast.export``: a U-Net on the tests' tiny encoder
-(input 48x32, WxH) saved as a run folder recording the tiny sample as its training data, exported once per session (fp32 and int8); every
-encoder traced, checked and compared with PyTorch at 96x64; the int8 gate; the refusals of the command."""
+(input 48x32, WxH) saved as a run folder recording the tiny sample as its training data, exported once per session
+(fp32 and int8); every encoder traced, checked and compared with PyTorch at 96x64; the int8 gate; the refusals of
+the command."""
 from __future__ import annotations
 
 import errno
