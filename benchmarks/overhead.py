@@ -62,6 +62,7 @@ from .harness import (
     resolve_device,
     split_csv,
 )
+from .loop import LOOP_VARIANTS, LoopBench, bench_loop, loop_lines
 from .train import Floor, checked_precision, n_total, torch_adamw_opt_func
 
 __all__ = ["OverheadBench", "bench_overhead", "tiny_net", "TinyFloor", "tiny_learner", "opt_func", "parse_variant",
@@ -478,6 +479,8 @@ def bench_overhead(settings: Optional[OverheadBench] = None, *, log: Callable[[s
 
 def report_lines(result: Dict[str, Any]) -> List[str]:
     """Human-readable lines of a :func:`bench_overhead` result (after the machine line)."""
+    if result.get("mode") == "loop":
+        return loop_lines(result)
     v, o = result["variants"], result["overhead_ms"]
     out = []
     for name, x in v.items():
@@ -537,11 +540,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "costliest functions per step")
     p.add_argument("--opt-tensors", type=int, default=0, metavar="N",
                    help="also time each optimizer's step over N small tensors (154: the ResNet-34 U-Net's count)")
+    p.add_argument("--loop", action="store_true",
+                   help="instead: the loop variants at the real configuration (ResNet-34 U-Net, the nadir recipe's "
+                        "batch size, CPU), alternated round by round (benchmarks/loop.py)")
+    p.add_argument("--loop-sizes", default="150x100,300x200", help="with --loop: comma-separated WxH sizes")
+    p.add_argument("--loop-steps", type=positive_int, default=6, help="with --loop: timed steps per round")
+    p.add_argument("--loop-rounds", type=positive_int, default=6, help="with --loop: rounds (A B, A B, ...)")
+    p.add_argument("--loop-variants", default="lean,fastai", help="with --loop: comma-separated, of "
+                   + ", ".join(LOOP_VARIANTS) + " (ratios are over the first)")
     add_common_arguments(p)
 
 
 def from_args(a: argparse.Namespace, clock: Clock = time.perf_counter) -> Dict[str, Any]:
-    """Run :func:`bench_overhead` with the parsed options of :func:`add_arguments`."""
+    """Run :func:`bench_overhead` (or, with ``--loop``, :func:`~benchmarks.loop.bench_loop`) with the parsed options
+    of :func:`add_arguments`."""
+    if a.loop:
+        from dronefast.cli.common import size_arg
+        from dronefast.training.recipes import get_recipe
+
+        return bench_loop(LoopBench(sizes=tuple(size_arg(x) for x in split_csv(a.loop_sizes)),
+                                    bs=get_recipe("nadir").bs, steps=a.loop_steps, rounds=a.loop_rounds,
+                                    variants=tuple(split_csv(a.loop_variants)), seed=a.seed, work=a.work))
     names = {f.name for f in fields(OverheadBench)} - {"variants"}
     settings = OverheadBench(variants=tuple(split_csv(a.variants)), **{k: getattr(a, k) for k in names})
     return bench_overhead(settings, clock=clock)
