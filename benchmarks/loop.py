@@ -7,6 +7,9 @@ stops after ``steps`` training steps (:class:`StepClock`; no validation; the fir
 the training phase, so it includes the epoch's start). One untimed step per variant warms up first. Wall seconds (``time.perf_counter``) and CPU
 seconds of the process (``time.process_time``) are recorded per step; with ``OMP_NUM_THREADS=1`` the CPU seconds
 are what the step costs whatever else the machine runs.
+
+``benchmarks/results/overhead-loop-2026-12-07-cpu.json`` is this benchmark's run against the former ``lean`` loop
+(fastai's Learner, Recorder and Adam replaced at run time; removed since, as the run found no gain worth keeping).
 """
 from __future__ import annotations
 
@@ -25,10 +28,9 @@ from .harness import Size, load_average, machine_info, ratio
 
 __all__ = ["LoopBench", "LOOP_VARIANTS", "StepClock", "loop_learner", "bench_loop", "loop_summary", "loop_lines"]
 
-#: ``lean``: the learner made by :func:`dronefast.training.lean.streamline` (LeanLearner, LeanRecorder, LeanAdam);
 #: ``fastai``: fastai's Learner, Recorder and ``OptimWrapper`` around torch AdamW (:func:`dronefast.models.optim.adamw`,
 #: dronefast's default); ``adam``: fastai's Learner, Recorder and its own ``Adam`` (fastai's default optimizer).
-LOOP_VARIANTS = ("lean", "fastai", "adam")
+LOOP_VARIANTS = ("fastai", "adam")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +42,7 @@ class LoopBench:
     bs: int = 8
     steps: int = 6
     rounds: int = 6
-    variants: Tuple[str, ...] = ("lean", "fastai")
+    variants: Tuple[str, ...] = LOOP_VARIANTS
     arch: str = "resnet34"
     lr: float = 2e-3
     seed: int = 0
@@ -96,12 +98,8 @@ def loop_learner(dls: Any, variant: str, s: LoopBench, path: Path) -> Any:
     learn = drone_learner(dls, Encoder(s.arch, pretrained=False), path=path,
                           **({} if loss is None else {"loss_func": loss}))
     learn.remove_cb(ProgressCallback)
-    learn.opt_func = {"adam": Adam, "fastai": adamw}.get(variant, learn.opt_func)
+    learn.opt_func = {"adam": Adam, "fastai": adamw}[variant]
     learn.add_cb(StepClock(s.steps))
-    if variant == "lean":
-        from dronefast.training.lean import streamline
-
-        streamline(learn)
     return learn
 
 
