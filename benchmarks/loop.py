@@ -141,7 +141,8 @@ def bench_loop(s: LoopBench, log: Callable[[str], None] = print) -> Dict[str, An
             for v in s.variants:
                 samples[v] += _quiet_fit(learners[v], s.lr)
             log(f"  {format_size(size)} round {r + 1}/{s.rounds}: " + ", ".join(
-                f"{v} {statistics.median(w for w, _ in x):.3f} s/step" for v, x in samples.items()))
+                f"{v} {statistics.median(w for w, _ in x):.3f} s/step ({statistics.median(c for _, c in x):.3f} s CPU)"
+                for v, x in samples.items()))
         out[format_size(size)] = loop_summary(samples)
     machine = {**machine_info("cpu"), "load_avg_before": load_before, "load_avg_after": load_average()}
     return {"command": "overhead", "mode": "loop", "machine": machine,
@@ -152,9 +153,9 @@ def bench_loop(s: LoopBench, log: Callable[[str], None] = print) -> Dict[str, An
 
 
 def loop_summary(samples: Dict[str, List[Tuple[float, float]]]) -> Dict[str, Any]:
-    """Per variant ``steps``, ``wall_s_per_step`` / ``cpu_s_per_step`` (median and mean of `samples`' ``(wall,
-    cpu)`` steps); ``ratios``: each variant's median over the first's (wall and CPU)."""
-    per = {v: {"steps": len(x), "wall_s_per_step": {"median": statistics.median(w for w, _ in x),
+    """Per variant ``steps``, ``samples`` (its ``[wall, cpu]`` steps), ``wall_s_per_step`` / ``cpu_s_per_step``
+    (median and mean of the steps); ``ratios``: each variant's median over the first's (wall and CPU)."""
+    per = {v: {"steps": len(x), "samples": [list(t) for t in x], "wall_s_per_step": {"median": statistics.median(w for w, _ in x),
                                                     "mean": statistics.fmean(w for w, _ in x)},
                "cpu_s_per_step": {"median": statistics.median(c for _, c in x),
                                   "mean": statistics.fmean(c for _, c in x)}} for v, x in samples.items()}

@@ -129,7 +129,8 @@ def test_loop_step_clock_and_summary_on_chosen_numbers():
         clock.after_batch()
     assert clock.step_times() == [(2.5, 1.0), (0.5, 0.25)]
     r = loop_summary({"fastai": [(2.0, 1.0), (4.0, 3.0), (3.0, 2.0)], "adam": [(3.0, 1.5), (9.0, 2.5)]})
-    assert r["variants"]["fastai"] == {"steps": 3, "wall_s_per_step": {"median": 3.0, "mean": 3.0},
+    assert r["variants"]["fastai"] == {"steps": 3, "samples": [[2.0, 1.0], [4.0, 3.0], [3.0, 2.0]],
+                                       "wall_s_per_step": {"median": 3.0, "mean": 3.0},
                                        "cpu_s_per_step": {"median": 2.0, "mean": 2.0}}
     assert r["ratios"] == {"adam_over_fastai": {"wall_s_per_step": 2.0, "cpu_s_per_step": 1.0}}
     lines = loop_lines({"sizes": {"32x32": r}})
