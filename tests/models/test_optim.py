@@ -124,3 +124,14 @@ def test_a_flat_parameter_list_is_one_group_and_fused_is_chosen_on_cuda_only():
     opt = adamw(list(m.parameters()), lr=1e-3)
     assert len(opt.param_lists) == 1 and len(opt.opt.param_groups) == 2
     assert opt.opt.param_groups[0]["foreach"] and not opt.opt.param_groups[0]["fused"]
+
+
+def test_lr_find_runs_and_restores_weights_and_optimizer(tmp_path):
+    learn = tiny_learner(tmp_path)
+    learn.fit(1, 1e-3)
+    weights = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    steps = [int(s["step"]) for s in learn.opt.state_dict()["state"].values()]
+    sugg = learn.lr_find(num_it=12, show_plot=False)
+    assert len(learn.recorder.lrs) > 5 and sugg.valley > 0  # fastai's sweep drove every group's lr
+    assert all(torch.equal(v, learn.model.state_dict()[k]) for k, v in weights.items())
+    assert [int(s["step"]) for s in learn.opt.state_dict()["state"].values()] == steps == [8] * 6
