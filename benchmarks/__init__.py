@@ -10,7 +10,8 @@ Modules, one per thing measured, over a shared harness:
               dronefast's precision and allocator, (b) dronefast, (c) the bare floor step; b/c, a/b,
               a'/b, accuracy
     overhead  the training loop's cost per step beyond the model: a tiny network on the bare loop, dronefast's
-              streamlined loop and fastai's loop; optimizer and compile levers
+              loop (its AdamW) and fastai's loop (its Adam); optimizer and compile levers; with --loop,
+              the loop variants at the real configuration (ResNet-34 U-Net, CPU)
     prepare   a naive decode-resize-save loop versus ``dronefast.data.preparation``; full versus draft decoding
     predict   tiled full-resolution prediction of one photo versus the bare forward over the same windows
     levers    the floor training step under each model-side lever (channels-last, bf16, threads, compile)

@@ -12,14 +12,13 @@ cannot hide.
   progress bar, ``ChannelsLast``, the precision of ``dronefast.train``, the cached data path
   (:func:`~dronefast.data.block.drone_dataloaders`: ``CachedDL``, ``aug_transforms`` + ``Normalize``) and one epoch of
   :func:`~dronefast.training.fit.fit_reference` (``fit_one_cycle`` with ``BestModel``, ``Checkpoint`` and
-  ``AtomicCSVLogger``), streamlined as ``dronefast.train`` runs it (:mod:`dronefast.training.lean`);
-* (c) ``fastai``: (b) without the streamlining: fastai's own ``Learner``, callbacks and ``Adam`` (the data path is
-  dronefast's in both).
+  ``AtomicCSVLogger``) with dronefast's optimizer (:func:`dronefast.models.optim.adamw`, as ``dronefast.train``);
+* (c) ``fastai``: (b) with fastai's own ``Adam`` (the data path is dronefast's in both).
 
 It reports milliseconds per training step (an epoch's seconds over its steps; validation and the per-epoch work of
 the callbacks included, as in the reference epoch of the issue) and the overhead (b) - (a) and (c) - (a).
 
-Levers, as variants timed in the same rounds: a variant name may carry ``+lean`` (dronefast's ``LeanAdam``, which
+Levers, as variants timed in the same rounds: a variant name may carry ``+nodecay`` (dronefast's optimizer, which
 (b) uses anyway), ``+adamw`` or ``+fused`` (torch's ``AdamW``, foreach or fused, behind fastai's ``OptimWrapper``
 instead of fastai's ``Adam``) and ``+compile`` (``torch.compile`` of the tiny network), e.g. ``--variants
 floor,dronefast,dronefast+fused,floor+compile,dronefast+compile``; a compiled variant's overhead is taken over
@@ -58,6 +57,7 @@ from benchmarks.harness import (
     resolve_device,
     split_csv,
 )
+from benchmarks.loop import LOOP_VARIANTS, LoopBench, bench_loop, loop_lines
 from benchmarks.train import Floor, checked_precision, n_total, torch_adamw_opt_func
 from dronefast.errors import UsageError
 from dronefast.sizes import format_size
@@ -74,12 +74,13 @@ HELP = "the training loop's per-step overhead over the bare loop, with a tiny ne
 OVERHEAD_VARIANTS = ("floor", "dronefast", "fastai")
 LABELS = {"floor": "(a) bare loop", "dronefast": "(b) dronefast", "fastai": "(c) fastai's loop"}
 #: Levers a variant name may carry after ``+``: an optimizer of :data:`OPTS` (not ``fastai``) or ``compile``.
-LEVERS = ("lean", "adamw", "fused", "compile")
+LEVERS = ("nodecay", "adamw", "fused", "compile")
 #: The issue's target: (b) - (a) at most this many milliseconds per step.
 TARGETS = {"overhead_ms_max": 3.0}
-#: Optimizers of (b) and (c): fastai's ``Adam`` (which (b) runs as dronefast's ``LeanAdam``, the same arithmetic),
-#: ``LeanAdam`` itself, torch's ``AdamW`` (foreach) or ``AdamW(fused=True)``.
-OPTS = ("fastai", "lean", "adamw", "fused")
+#: Optimizers of (b) and (c): fastai's ``Adam``, dronefast's (:func:`dronefast.models.optim.adamw`: torch AdamW with
+#: BatchNorm and biases not decayed, (b)'s unless a lever names another), torch's ``AdamW`` (foreach) or
+#: ``AdamW(fused=True)`` behind fastai's ``OptimWrapper``.
+OPTS = ("fastai", "nodecay", "adamw", "fused")
 #: What the warning ``torch.cuda.set_sync_debug_mode("warn")`` raises at each host-device synchronisation says.
 SYNC_WARNING = "called a synchronizing CUDA operation"
 
@@ -96,7 +97,8 @@ class OverheadBench:
         device: ``cpu``, ``cuda`` or None/``auto``; precision: as ``dronefast.train`` (``auto``: bf16/fp16 on GPU,
             fp32 on CPU), ``fp32``, ``bf16`` or ``fp16``; channels_last: as ``dronefast.train`` (default on).
         progress: keep fastai's progress bar in (b) and (c) (``dronefast.train``'s default; printed to a sink).
-        opt: optimizer of (b) and (c), one of :data:`OPTS` ((a) always uses torch's AdamW, foreach).
+        opt: optimizer of (c), one of :data:`OPTS` ((b) runs ``nodecay`` unless a lever names another; (a) always
+            uses torch's AdamW, foreach).
         compile_model: ``torch.compile`` the tiny network of every variant.
         lr: peak learning rate (one-cycle in (b) and (c), constant in (a)); valid_pct, seed: split and seeds.
         variants: which of :data:`OVERHEAD_VARIANTS` to run, each optionally with levers (:func:`parse_variant`).
@@ -151,7 +153,8 @@ def parse_variant(name: str, s: OverheadBench) -> Tuple[str, str, bool]:
     opts = [x for x in levers if x in OPTS]
     if len(opts) > 1:
         raise UsageError(f"variant {name!r} names two optimizers")
-    return base, opts[0] if opts else s.opt, "compile" in levers or s.compile_model
+    default = "nodecay" if base == "dronefast" else s.opt
+    return base, opts[0] if opts else default, "compile" in levers or s.compile_model
 
 
 def label(name: str) -> str:
@@ -204,21 +207,21 @@ class TinyFloor(Floor):
 # ------------------------------------------------------------------------------------------ (b) and (c)
 
 def opt_func(opt: str) -> Any:
-    """The fastai ``opt_func`` of `opt` (:data:`OPTS`): fastai's ``Adam``, dronefast's ``lean_adam``, or torch's
+    """The fastai ``opt_func`` of `opt` (:data:`OPTS`): fastai's ``Adam``, dronefast's ``adamw``, or torch's
     AdamW (``foreach`` or ``fused``) behind fastai's ``OptimWrapper`` with ``Adam``'s hyper-parameters."""
     from fastai.optimizer import Adam
 
     if opt == "fastai":
         return Adam
-    if opt == "lean":
-        from dronefast.training.lean import lean_adam
+    if opt == "nodecay":
+        from dronefast.models.optim import adamw
 
-        return lean_adam
+        return adamw
     return torch_adamw_opt_func(fused=opt == "fused")
 
 
-def tiny_learner(dls: Any, s: OverheadBench, precision: str, path: Path, lean: bool) -> Any:
-    """(b) (`lean`) or (c): fastai's ``Learner`` on a fresh :func:`tiny_net` wired as ``dronefast.train`` wires the
+def tiny_learner(dls: Any, s: OverheadBench, precision: str, path: Path) -> Any:
+    """(b) or (c) (by `s.opt`): fastai's ``Learner`` on a fresh :func:`tiny_net` wired as ``dronefast.train`` wires the
     U-Net (module docstring), its files in `path`."""
     import torch
     from fastai.callback.channelslast import ChannelsLast
@@ -244,10 +247,6 @@ def tiny_learner(dls: Any, s: OverheadBench, precision: str, path: Path, lean: b
     set_precision(learn, precision)
     if s.channels_last:
         learn.add_cb(ChannelsLast())
-    if lean:
-        from dronefast.training.lean import streamline
-
-        streamline(learn)
     return learn
 
 
@@ -387,7 +386,7 @@ def _variants(s: OverheadBench, dls: Any, device: Any, precision: str, work: Pat
             fns[name] = lambda floor=floor, t=train_b, v=valid_b: floor.epoch(t, v)
         else:
             learn = tiny_learner(dls, replace(s, opt=opt, compile_model=compiled), precision,
-                                 work / f"run-{name.replace('+', '-')}", lean=base == "dronefast")
+                                 work / f"run-{name.replace('+', '-')}")
             fns[name] = _fit_epoch(learn, s.lr)
     return fns
 
@@ -431,7 +430,7 @@ def compare(results: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
 
 def bench_overhead(settings: Optional[OverheadBench] = None, *, log: Callable[[str], None] = print,
                    clock: Clock = time.perf_counter, **changes: Any) -> Dict[str, Any]:
-    """Time one epoch of (a) the bare loop, (b) dronefast's streamlined loop and (c) fastai's loop on the tiny
+    """Time one epoch of (a) the bare loop, (b) dronefast's loop and (c) fastai's loop (its Adam) on the tiny
     network, interleaved after one untimed warm-up epoch each (module docstring).
 
     Returns:
@@ -477,6 +476,8 @@ def bench_overhead(settings: Optional[OverheadBench] = None, *, log: Callable[[s
 
 def report_lines(result: Dict[str, Any]) -> List[str]:
     """Human-readable lines of a :func:`bench_overhead` result (after the machine line)."""
+    if result.get("mode") == "loop":
+        return loop_lines(result)
     v, o = result["variants"], result["overhead_ms"]
     out = []
     for name, x in v.items():
@@ -522,25 +523,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="drop fastai's progress bar from (b) and (c) (dronefast.train shows it by default)")
     p.add_argument("--opt", default="fastai", choices=OPTS,
-                   help="optimizer of (b) and (c) (a variant's +lean, +adamw or +fused wins): fastai's Adam (run as "
-                        "dronefast's LeanAdam in (b)), LeanAdam, torch AdamW (foreach) or AdamW(fused=True)")
+                   help="optimizer of (c) ((b) runs nodecay; a variant's +nodecay, +adamw or +fused wins): fastai's "
+                        "Adam, dronefast's AdamW with BatchNorm and biases not decayed, torch AdamW (foreach) or "
+                        "AdamW(fused=True)")
     p.add_argument("--compile", dest="compile_model", action="store_true",
                    help="torch.compile the tiny network of every variant (as a variant's +compile)")
     p.add_argument("--lr", type=positive_float, default=2e-3, help="peak learning rate")
     p.add_argument("--valid-pct", type=fraction, default=0.2, help="validation share of the images")
     p.add_argument("--variants", default=",".join(OVERHEAD_VARIANTS),
-                   help="comma-separated, each floor, dronefast or fastai, optionally with +lean, +adamw, +fused, "
+                   help="comma-separated, each floor, dronefast or fastai, optionally with +nodecay, +adamw, +fused, "
                         "+compile")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="profile one more (b) epoch (else the first variant's) with cProfile; report its N "
                         "costliest functions per step")
     p.add_argument("--opt-tensors", type=int, default=0, metavar="N",
                    help="also time each optimizer's step over N small tensors (154: the ResNet-34 U-Net's count)")
+    p.add_argument("--loop", action="store_true",
+                   help="instead: the loop variants at the real configuration (ResNet-34 U-Net, the nadir recipe's "
+                        "batch size, CPU), alternated round by round (benchmarks/loop.py)")
+    p.add_argument("--loop-sizes", default="150x100,300x200", help="with --loop: comma-separated WxH sizes")
+    p.add_argument("--loop-steps", type=positive_int, default=6, help="with --loop: timed steps per round")
+    p.add_argument("--loop-rounds", type=positive_int, default=6, help="with --loop: rounds (A B, A B, ...)")
+    p.add_argument("--loop-variants", default="fastai,adam", help="with --loop: comma-separated, of "
+                   + ", ".join(LOOP_VARIANTS) + " (ratios are over the first)")
     add_common_arguments(p)
 
 
 def from_args(a: argparse.Namespace, clock: Clock = time.perf_counter) -> Dict[str, Any]:
-    """Run :func:`bench_overhead` with the parsed options of :func:`add_arguments`."""
+    """Run :func:`bench_overhead` (or, with ``--loop``, :func:`~benchmarks.loop.bench_loop`) with the parsed options
+    of :func:`add_arguments`."""
+    if a.loop:
+        from dronefast.cli.common import size_arg
+        from dronefast.training.recipes import get_recipe
+
+        return bench_loop(LoopBench(sizes=tuple(size_arg(x) for x in split_csv(a.loop_sizes)),
+                                    bs=get_recipe("nadir").bs, steps=a.loop_steps, rounds=a.loop_rounds,
+                                    variants=tuple(split_csv(a.loop_variants)), seed=a.seed, work=a.work))
     names = {f.name for f in fields(OverheadBench)} - {"variants"}
     settings = OverheadBench(variants=tuple(split_csv(a.variants)), **{k: getattr(a, k) for k in names})
     return bench_overhead(settings, clock=clock)

@@ -327,18 +327,21 @@ def dronefast_learner(dls: Any, s: TrainBench, device: Any, precision: str) -> A
     from fastai.callback.channelslast import ChannelsLast
 
     from dronefast.models.learner import drone_learner
-    from dronefast.training.lean import streamline
     from dronefast.training.precision import set_precision
 
     torch.manual_seed(s.seed)
     learn = drone_learner(dls, s.arch, pretrained=False)
     if s.opt == "torch":
         learn.opt_func, learn.opt = torch_adamw_opt_func(fused=device.type == "cuda"), None
+    elif s.opt == "fastai":  # fastai's Adam, not dronefast's default (dronefast.models.optim.adamw)
+        from fastai.optimizer import Adam
+
+        learn.opt_func, learn.opt = Adam, None
     quiet(learn, s.progress)
     set_precision(learn, precision)
     if s.channels_last:
         learn.add_cb(ChannelsLast())  # as dronefast.train does
-    return streamline(learn)
+    return learn
 
 
 def learner_precision(learn: Any) -> str:

@@ -161,6 +161,14 @@ def test_no_private_names_across_modules(path):
     assert not bad, f"{path.relative_to(ROOT)} imports private names of other modules: {bad}"
 
 
+@pytest.mark.parametrize("path", EVERYTHING, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_private_fastai_names(path):
+    # fastai is extended through its public API, never through its internals (none allowed, none listed)
+    bad = [(m, n, line) for m, names, line in _imports(path) for n in [*m.split("."), *names]
+           if m.split(".")[0] in ("fastai", "fastcore") and n.startswith("_") and not n.startswith("__")]
+    assert not bad, f"{path.relative_to(ROOT)} imports private fastai names: {bad}"
+
+
 def _docstring_lines(node: ast.AST) -> int:
     body = node.body
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \

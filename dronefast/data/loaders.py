@@ -13,7 +13,7 @@ of fastai's per-batch cost, which on a fast GPU is what a step takes (measured o
 with ``aug_transforms``: 3.6 -> 0.85 ms a batch): no torch ``DataLoader`` iterator per batch, the epoch's store rows
 sent to the device once, the batch transforms run with torch's handling of fastai's tensor subclasses switched off
 (:meth:`CachedDL._fast_iter`), and fastai's affine augmentation of a photo and its mask done with one sampling grid
-and without reading values back from the GPU (:func:`affine_pair`).
+(:func:`affine_pair`).
 """
 from __future__ import annotations
 
@@ -37,13 +37,11 @@ from fastai.vision.augment import (
     Zoom,
     affine_grid,
 )
-from fastai.vision.augment import _WarpCoord as WarpCoord
 from fastai.vision.core import AddMaskCodes, ToTensor
 
 from .cache import ItemStore
 
-__all__ = ["CachedDL", "TrainCrop", "random_windows", "run_batch_tfms", "affine_pair", "warp_coeffs",
-           "perspective", "typed", "FASTAI_AFFINE"]
+__all__ = ["CachedDL", "TrainCrop", "random_windows", "run_batch_tfms", "affine_pair", "typed", "FASTAI_AFFINE"]
 
 #: fastai's affine transforms whose work on a (photo, mask) batch :func:`affine_pair` does as they do it.
 FASTAI_AFFINE = (AffineCoordTfm, Flip, DeterministicFlip, Dihedral, DeterministicDihedral, Rotate, Zoom, Warp)
@@ -223,9 +221,10 @@ def _pair_for(f: Any, b: Any) -> bool:
 def affine_pair(f: Any, b: Tuple[TensorImage, TensorMask], split_idx: Optional[int]) -> Tuple[Any, Any]:
     """What fastai's affine transform `f` (``AffineCoordTfm`` and its flips, rotations, zooms and warps) does to
     a photo and mask batch `b`, the same draws and the same values, with the sampling grid computed once for both
-    (fastai computes it, warp included, for each) and without reading values back from the device: fastai's
-    perspective warp tests for a zero denominator with a Python ``if`` (:func:`perspective` selects instead), and
-    its bilinear resampling reads the zoom back to decide on a down-sizing that cannot happen at one size."""
+    (fastai computes it, warp included, for each) through fastai's public pieces (the transform's own draws,
+    matrix and coordinate functions) and torch's ``grid_sample``; fastai's bilinear resampling reads the zoom back
+    from the device to decide on a down-sizing that cannot happen at one size, which is skipped here. The mask is
+    sampled with the transform's ``mode_mask`` (nearest): it keeps only class ids."""
     x, y = b
     f.before_call(b, split_idx=split_idx)  # fastai's draws; sets f.split_idx and f.mat
     if not f.do or (split_idx != f.split_idx and f.split_idx is not None):
@@ -234,7 +233,7 @@ def affine_pair(f: Any, b: Tuple[TensorImage, TensorMask], split_idx: Optional[i
     coords = affine_grid(f.mat, x.shape[:2] + size, align_corners=f.align_corners)
     if len(f.coord_fs) and not f.split_idx:
         for t in f.coord_fs:
-            coords = perspective(coords, warp_coeffs(t.orig_pts, t.targ_pts)) if type(t) is WarpCoord else t(coords)
+            coords = t(coords)
     kw = {"padding_mode": f.pad_mode, "align_corners": f.align_corners}
     photo = F.grid_sample(x, coords, mode=f.mode, **kw)
     mask = F.grid_sample(y[:, None].float(), coords, mode=f.mode_mask, **kw).long()[:, 0]
@@ -244,27 +243,3 @@ def affine_pair(f: Any, b: Tuple[TensorImage, TensorMask], split_idx: Optional[i
 def typed(t: torch.Tensor, cls: type) -> torch.Tensor:
     """``cls(t)`` for fastai's tensor type `cls`, without its Python conversion steps (the same tensor, typed)."""
     return t.as_subclass(cls) if t.dtype is not torch.float64 else cls(t)
-
-
-def warp_coeffs(p1: torch.Tensor, p2: torch.Tensor) -> torch.Tensor:
-    """fastai's ``find_coeffs(p1, p2)`` (the perspective taking the 4 points `p1` ``(B, 4, 2)`` to `p2`), its
-    ``(B, 8, 8)`` system assembled in one go instead of 16 stacks: the same numbers, the same solve, without
-    ``torch.linalg.solve``'s check for singular systems (it reads a flag back from the GPU; the 4 corners moved by
-    at most fastai's warp magnitude never make one)."""
-    p1x, p1y, p2x, p2y = p1[..., 0], p1[..., 1], p2[..., 0], p2[..., 1]
-    one, zero = torch.ones_like(p2x), torch.zeros_like(p2x)
-    even = torch.stack([p2x, p2y, one, zero, zero, zero, -p1x * p2x, -p1x * p2y], -1)
-    odd = torch.stack([zero, zero, zero, p2x, p2y, one, -p1y * p2x, -p1y * p2y], -1)
-    a = torch.stack([even, odd], 2).reshape(p1.shape[0], 8, 8)
-    return torch.linalg.solve_ex(a, p1.reshape(p1.shape[0], 8, 1))[0]
-
-
-def perspective(coords: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
-    """fastai's ``apply_perspective``, choosing "no warp" for a zero denominator by selection on the device
-    rather than with a Python ``if`` (which waits for the GPU); the same values."""
-    sz = coords.shape
-    coords = coords.view(sz[0], -1, 2)
-    coeffs = torch.cat([coeffs, torch.ones_like(coeffs[:, :1])], dim=1).view(coeffs.shape[0], 3, 3)
-    coords1 = coords @ coeffs[..., :2].transpose(1, 2) + coeffs[..., 2].unsqueeze(1)
-    warped = (coords1 / coords1[..., 2].unsqueeze(-1))[..., :2]
-    return torch.where((coords1[..., 2] == 0.0).any(), coords, warped).view(*sz)

@@ -18,18 +18,19 @@ file naming one loads in any process that registered it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 import torch
+from fastai.torch_core import params
 from fastai.vision.data import imagenet_stats
-from fastai.vision.learner import _resnet_split, model_meta
+from fastai.vision.learner import model_meta
 from torch import nn
 from torchvision import models
 
 from ..errors import ModelFileError, OfflineWeightsError
 from .archs import ADDED_ARCHS, ARCHS, PRETRAINEDMODELS_ARCHS, arch_names
 
-__all__ = ["ARCHS", "Encoder", "encoder", "imagenet_state_dict", "weights_url", "register_encoder"]
+__all__ = ["ARCHS", "Encoder", "encoder", "resnet_split", "imagenet_state_dict", "weights_url", "register_encoder"]
 
 PathLike = Union[str, Path]
 
@@ -114,6 +115,12 @@ def _load_local(path: PathLike) -> Dict[str, torch.Tensor]:
     return sd
 
 
+def resnet_split(m: nn.Module) -> List[List[nn.Parameter]]:
+    """The three parameter groups of a ResNet U-Net (or classifier) ``m = (body, head...)``, as fastai splits
+    ResNets: the body's stem, layer1 and layer2; the body's layer3 and layer4; the rest (the decoder or head)."""
+    return [params(m[0][:6]), params(m[0][6:]), params(m[1:])]
+
+
 class Encoder:
     """Picklable builder of an encoder, used as fastai's ``arch``: ``Encoder(...)()`` returns the full
     classification network with the requested weights, which fastai then cuts into a U-Net body.
@@ -130,7 +137,7 @@ class Encoder:
         self.name, self.weights = name, (str(weights) if weights else None)
         self.pretrained = bool(pretrained or weights)
         # fastai looks the cut, parameter groups and stats up by arch; equal encoders share one entry
-        meta = {"cut": -2, "split": _resnet_split, "stats": imagenet_stats}
+        meta = {"cut": -2, "split": resnet_split, "stats": imagenet_stats}
         if name in _ADDED:
             meta.update({k: v for k, v in _ADDED[name][1].items() if v is not None})
         model_meta.setdefault(self, meta)

@@ -1,7 +1,8 @@
 """The reference notebook's model: fastai's dynamic U-Net on a ResNet encoder, with its metrics.
 
-``drone_learner(dls)`` is ``unet_learner(dls, resnet34, metrics=..., wd=1e-2)`` with dronefast's encoders
-(torchvision resnet18/34/50 or the reference's pretrainedmodels resnet50, see :mod:`dronefast.models.encoders`), the
+``drone_learner(dls)`` is ``unet_learner(dls, resnet34, metrics=..., wd=1e-2, opt_func=adamw)`` (torch's AdamW
+behind fastai's ``OptimWrapper``, BatchNorm and biases not decayed: :mod:`dronefast.models.optim`) with dronefast's
+encoders (torchvision resnet18/34/50 or the reference's pretrainedmodels resnet50, see :mod:`dronefast.models.encoders`), the
 void-aware ``accuracy_mask`` and a dataset-level mIoU (:mod:`dronefast.metrics`), and a
 :class:`~dronefast.models.modelfile.ModelInfo` attached as ``learn.dronefast_info`` so that exports know how to rebuild
 the network.
@@ -22,6 +23,7 @@ from ..metrics.callback import ConfusionCallback, all_reduce_sum
 from .encoders import Encoder, encoder
 from .grid import DEFAULT_OVERLAP
 from .modelfile import ModelInfo
+from .optim import adamw
 from .tiling import TiledNet
 
 __all__ = ["drone_learner", "learner_info", "TiledValidation", "REFERENCE_WD"]
@@ -59,7 +61,8 @@ def drone_learner(dls, arch: Union[str, Encoder] = "resnet34", pretrained: bool 
         wd: weight decay (the reference's 1e-2).
         metrics: replaces the default ``[accuracy_mask, miou]`` (read from a
             :class:`~dronefast.metrics.callback.ConfusionCallback` added to the learner's callbacks).
-        kwargs: passed to fastai's ``unet_learner`` (e.g. ``self_attention``, ``blur``, ``loss_func``, ``path``);
+        kwargs: passed to fastai's ``unet_learner`` (e.g. ``self_attention``, ``blur``, ``loss_func``, ``path``,
+            ``opt_func``: default :func:`~dronefast.models.optim.adamw`);
             the U-Net options are recorded in the model description. (The reference's ``bottle=True`` is
             refused: it is broken in fastai 2.8.)
 
@@ -83,6 +86,7 @@ def drone_learner(dls, arch: Union[str, Encoder] = "resnet34", pretrained: bool 
     if getattr(dls, "work_size", None):  # object-scale training: validate whole photos by tiles, as predict does
         cbs.append(TiledValidation(dls.train_size, batch_size=2 * (dls.bs or 1)))
     enc = arch if isinstance(arch, Encoder) else encoder(arch, pretrained, weights)
+    kwargs.setdefault("opt_func", adamw)
     learn = unet_learner(dls, enc, pretrained=enc.pretrained, metrics=list(metrics), wd=wd, n_out=n_out,
                          cbs=cbs, **kwargs)
     unet_keys = ("blur", "blur_final", "self_attention", "y_range", "last_cross")

@@ -212,7 +212,8 @@ def load_checkpoint(learn: Learner) -> Dict[str, Any]:
             learn.create_opt()
         device = getattr(learn.dls, "device", None) or next(learn.model.parameters()).device
         opt = to_device(state["opt"], device)
-        learn.opt.load_state_dict({**opt, "hypers": L(opt["hypers"])})
+        # fastai's own optimizers keep their hyper-parameters as an L; torch's (behind OptimWrapper) as groups
+        learn.opt.load_state_dict({**opt, "hypers": L(opt["hypers"])} if "hypers" in opt else opt)
     except Exception as e:  # torch.load and load_state_dict raise many kinds on a damaged or foreign file
         why = str(e)[:300]
         raise RunFolderError(f"{f}: cannot resume from this checkpoint ({type(e).__name__}: {why}); start the run "

@@ -41,7 +41,6 @@ from .callbacks import (
     set_rng_state,
 )
 from .config import MIN_LR_FIND_ITERS
-from .lean import streamline
 
 __all__ = ["find_lr", "fit_reference", "Stage", "plan_stages", "is_frozen", "merge_logs"]
 
@@ -58,7 +57,6 @@ def find_lr(learn: Learner, plot_path: Optional[PathLike] = None, num_it: int = 
     if num_it < MIN_LR_FIND_ITERS:
         raise ValueError(f"lr_find needs num_it >= {MIN_LR_FIND_ITERS} (its suggestion ignores the first 10% and the "
                          f"last 5 steps), got {num_it}")
-    streamline(learn)
     sugg = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False, suggest_funcs=(valley,))
     lr = float(sugg.valley)
     if plot_path is not None:
@@ -143,7 +141,6 @@ def fit_reference(learn: Learner, epochs: int = 10, lr: float = 1e-3, pct_start:
         The best weights (``models/best.pth``) are loaded into `learn` at the end. Launched distributed, only
         rank 0 writes the checkpoint and the logs (and returns the history; the other ranks an empty frame).
     """
-    streamline(learn)  # fastai's loop without its per-step syncs and idle dispatch (lean.py): the same results
     stages = plan_stages(learn, epochs, lr, unfrozen_epochs, unfrozen_lr)
     few = too_few_to_choose_on(len(learn.dls.valid_ds))
     if few is not None and not rank_distrib():

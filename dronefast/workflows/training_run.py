@@ -57,7 +57,6 @@ from ..training.distributed import (
     world_size,
 )
 from ..training.fit import find_lr, fit_reference
-from ..training.lean import streamline
 from ..training.losses import recipe_loss, train_class_counts
 from ..training.precision import set_precision
 from ..training.preflight import check_before_training
@@ -146,7 +145,7 @@ def build_learner(plan: ResolvedConfig, dls: DataLoaders, enc: Encoder) -> Tuple
     chosen = set_precision(learn, cfg.precision)
     if cfg.channels_last:
         learn.add_cb(ChannelsLast())  # NHWC weights and activations: 1.14x per CPU step in fp32, tensor cores on GPU
-    return streamline(learn), chosen
+    return learn, chosen
 
 
 def fit(plan: ResolvedConfig, learn: Learner, folder: RunFolder, record: Dict[str, Any]) -> Tuple[pd.DataFrame, Any]:

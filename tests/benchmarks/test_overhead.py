@@ -8,10 +8,12 @@ import warnings
 
 import pytest
 import torch
+from fastai.callback.core import CancelFitException
 
 from benchmarks import overhead
 from benchmarks.__main__ import COMMANDS, main
 from benchmarks.harness import Timer
+from benchmarks.loop import LoopBench, StepClock, bench_loop, loop_lines, loop_summary
 from benchmarks.overhead import (
     SYNC_WARNING,
     OverheadBench,
@@ -81,7 +83,8 @@ def test_count_syncs_on_cuda():
 
 def test_variants_with_levers_and_bad_names(bench_work, scripted_clock):
     s = OverheadBench()
-    assert parse_variant("dronefast", s) == ("dronefast", "fastai", False)
+    assert parse_variant("dronefast", s) == ("dronefast", "nodecay", False)  # dronefast's optimizer
+    assert parse_variant("fastai", s) == ("fastai", "fastai", False)
     assert parse_variant("dronefast+fused+compile", s) == ("dronefast", "fused", True)
     assert parse_variant("floor+compile", OverheadBench(opt="adamw")) == ("floor", "adamw", True)
     for bad in ("bogus", "dronefast+turbo", "fastai+fused+adamw"):
@@ -110,9 +113,39 @@ def test_compare_takes_compiled_variants_over_the_compiled_floor():
 
 
 def test_optimizer_steps_on_a_scripted_clock(scripted_clock):
-    # one round over none, fastai, lean, adamw, fused: 10 steps each
+    # one round over none, fastai, nodecay, adamw, fused: 10 steps each
     clock = scripted_clock([0.01, 0.06, 0.03, 0.04, 0.02])
     r = bench_optimizers(6, None, 1, Timer(clock), steps=10)
     assert clock.done()
     assert r["n_tensors"] == 6 and r["grads_ms"] == pytest.approx(1.0)
-    assert r["ms_per_step"] == pytest.approx({"fastai": 5.0, "lean": 2.0, "adamw": 3.0, "fused": 1.0})
+    assert r["ms_per_step"] == pytest.approx({"fastai": 5.0, "nodecay": 2.0, "adamw": 3.0, "fused": 1.0})
+
+
+def test_loop_step_clock_and_summary_on_chosen_numbers():
+    clock = StepClock(2, clock=iter([(10.0, 1.0), (12.5, 2.0), (13.0, 2.25)]).__next__)
+    clock.before_train()
+    clock.after_batch()
+    with pytest.raises(CancelFitException):  # stops the fit after its 2 steps
+        clock.after_batch()
+    assert clock.step_times() == [(2.5, 1.0), (0.5, 0.25)]
+    r = loop_summary({"fastai": [(2.0, 1.0), (4.0, 3.0), (3.0, 2.0)], "adam": [(3.0, 1.5), (9.0, 2.5)]})
+    assert r["variants"]["fastai"] == {"steps": 3, "samples": [[2.0, 1.0], [4.0, 3.0], [3.0, 2.0]],
+                                       "wall_s_per_step": {"median": 3.0, "mean": 3.0},
+                                       "cpu_s_per_step": {"median": 2.0, "mean": 2.0}}
+    assert r["ratios"] == {"adam_over_fastai": {"wall_s_per_step": 2.0, "cpu_s_per_step": 1.0}}
+    lines = loop_lines({"sizes": {"32x32": r}})
+    assert lines[0] == "  32x32 fastai   3.000 s/step wall, 2.000 s CPU (median of 3 steps)"
+    assert lines[-1] == "  32x32 adam_over_fastai: 2.000 wall, 1.000 CPU"
+    with pytest.raises(UsageError):
+        LoopBench(variants=("lean",))
+
+
+def test_loop_run_on_cpu(bench_work):
+    logs = []
+    r = bench_loop(LoopBench(sizes=((32, 32),), bs=2, steps=2, rounds=1, arch="resnet18", work=bench_work),
+                   log=logs.append)
+    assert r["mode"] == "loop" and r["settings"]["recipe"] == "nadir" and list(r["sizes"]) == ["32x32"]
+    v = r["sizes"]["32x32"]["variants"]
+    assert list(v) == ["fastai", "adam"] and all(x["steps"] == 2 for x in v.values())
+    assert all(x["cpu_s_per_step"]["median"] > 0 for x in v.values()) and len(logs) == 1
+    assert r["machine"]["load_avg_before"] is not None and "load_avg_after" in r["machine"]

@@ -11,13 +11,13 @@ import torch
 from fastai.callback.core import Callback, CancelTrainException, CancelValidException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import combined_cos
-from fastai.learner import Metric
+from fastai.learner import Learner, Metric, Recorder
 
 from dronefast.errors import RunFolderError
 from dronefast.models.learner import drone_learner
+from dronefast.models.optim import NoDecayWrapper
 from dronefast.training.callbacks import BEST_NAME, CHECKPOINT_NAME, CPUAutocast
 from dronefast.training.fit import fit_reference, is_frozen
-from dronefast.training.lean import lean_state
 from dronefast.training.precision import resolve_precision, set_precision
 from tests.conftest import TINY_ARCH, tiny_encoder
 
@@ -29,6 +29,11 @@ def expected_lrs(n_steps, lr=LR, pct_start=0.8):
     """Learning rates of the last parameter group over an uninterrupted fit_one_cycle of `n_steps` steps."""
     sched = combined_cos(pct_start, lr / 25.0, lr, lr / 1e5)
     return [float(sched(i / n_steps)) for i in range(n_steps)]
+
+
+def adam_step(opt, p):
+    """AdamW's step count of parameter `p` (torch's state, behind fastai's OptimWrapper)."""
+    return int(opt.opt.state[p].get("step", 0))
 
 
 def new_learner(dls, path, seed=0, **kwargs):
@@ -56,7 +61,7 @@ class Interrupt(Callback):
 
     def after_epoch(self):
         p = self.opt.param_lists[-1][0]
-        self.epoch_ends.append((self.model.state_dict()["layers.12.0.weight"].clone(), self.opt.state[p]["step"]))
+        self.epoch_ends.append((self.model.state_dict()["layers.12.0.weight"].clone(), adam_step(self.opt, p)))
 
 
 class Probe(Callback):
@@ -77,7 +82,7 @@ class Probe(Callback):
         fit = self.fits[-1]
         if fit["step"] is None:
             p = self.opt.param_lists[-1][0]
-            fit["step"] = self.opt.state[p].get("step", 0)
+            fit["step"] = adam_step(self.opt, p)
             fit["lrs"] = [h["lr"] for h in self.opt.hypers]
 
     def after_train(self):
@@ -160,7 +165,7 @@ def test_resume_restores_weights_and_optimizer(run):
     assert torch.equal(fit["start"], weights)  # the fresh learner started from the checkpoint's weights
     assert fit["step"] == 2  # and from Adam's state: 2 steps before the first resumed one, not 0
     p = run.learn.opt.param_lists[-1][0]
-    assert run.learn.opt.state[p]["step"] == 6
+    assert adam_step(run.learn.opt, p) == 6
 
 
 def uninterrupted_pcts(n_epoch, n_iter):
@@ -186,11 +191,11 @@ def test_resume_continues_the_schedule(run):
     assert expected_lrs(6)[0] == pytest.approx(LR / 25) and max(expected_lrs(6)) <= LR
 
 
-def test_fit_reference_runs_the_lean_loop(run):
-    # dronefast.training.lean: fastai's loop less its per-step syncs and idle dispatch; the tests above are its
-    # behaviour (history, best epoch, checkpoints, an exact resume)
-    assert lean_state(run.learn) == {"learner": "LeanLearner", "recorder": "LeanRecorder", "progress": None,
-                                     "opt": "LeanAdam"}
+def test_fit_reference_runs_fastais_own_loop(run):
+    # fastai's Learner and Recorder as they are, torch's AdamW behind fastai's OptimWrapper (models/optim.py); the
+    # tests above are its behaviour (history, best epoch, checkpoints, an exact resume)
+    assert (type(run.learn), type(run.learn.recorder), type(run.learn.opt)) == (Learner, Recorder, NoDecayWrapper)
+    assert isinstance(run.learn.opt.opt, torch.optim.AdamW) and len(run.learn.opt.opt.param_groups) == 6
     assert all(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in run.learn.recorder.losses)
 
 
