@@ -5,8 +5,8 @@ batch size and ``fit_one_cycle``, driven by each loop variant (:data:`LOOP_VARIA
 Each round runs one short fit per variant (``A B A B ...``, so that load on a shared machine hits both alike) that
 stops after ``steps`` training steps (:class:`StepClock`; no validation; the first step is timed from the start of
 the training phase, so it includes the epoch's start). One untimed step per variant warms up first. Wall seconds
-(``time.perf_counter``) and CPU seconds of the process (``time.process_time``) are recorded per step; with ``OMP_NUM_THREADS=1`` the CPU seconds
-are what the step costs whatever else the machine runs.
+(``time.perf_counter``) and CPU seconds of the process (``time.process_time``) are recorded per step; with
+``OMP_NUM_THREADS=1`` the CPU seconds are what the step costs whatever else the machine runs.
 
 ``benchmarks/results/overhead-loop-2026-12-07-cpu.json`` is this benchmark's run against the former ``lean`` loop
 (fastai's Learner, Recorder and Adam replaced at run time; removed since, as the run found no gain worth keeping).
