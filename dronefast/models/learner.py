@@ -2,10 +2,10 @@
 
 ``drone_learner(dls)`` is ``unet_learner(dls, resnet34, metrics=..., wd=1e-2, opt_func=adamw)`` (torch's AdamW
 behind fastai's ``OptimWrapper``, BatchNorm and biases not decayed: :mod:`dronefast.models.optim`) with dronefast's
-encoders (torchvision resnet18/34/50 or the reference's pretrainedmodels resnet50, see :mod:`dronefast.models.encoders`), the
-void-aware ``accuracy_mask`` and a dataset-level mIoU (:mod:`dronefast.metrics`), and a
-:class:`~dronefast.models.modelfile.ModelInfo` attached as ``learn.dronefast_info`` so that exports know how to rebuild
-the network.
+encoders (torchvision resnet18/34/50 or the reference's pretrainedmodels resnet50, see
+:mod:`dronefast.models.encoders`), the void-aware ``accuracy_mask`` and a dataset-level mIoU
+(:mod:`dronefast.metrics`), and a :class:`~dronefast.models.modelfile.ModelInfo` attached as
+``learn.dronefast_info`` so that exports know how to rebuild the network.
 """
 from __future__ import annotations
 
