@@ -44,11 +44,15 @@ from dronefast.synthetic.generator import cache_root
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["PathLike", "Size", "Clock", "default_work_dir", "cpu_name", "usable_cores", "load_average",
+__all__ = ["LOOP_VARIANTS", "PathLike", "Size", "Clock", "default_work_dir", "cpu_name", "usable_cores", "load_average",
            "machine_info", "machine_record", "torch_threads", "resolve_device", "synchronize", "autocast",
            "process_usage", "Sample", "Timer", "Timings", "interleave", "summarise", "ratio", "render_photo",
            "photo_dataset", "format_seconds", "gib", "machine_line", "split_csv", "add_common_arguments",
            "PHOTO_GENERATOR", "ARCH_CHOICES"]
+
+#: ``fastai``: fastai's Learner, Recorder and ``OptimWrapper`` around torch AdamW (:func:`dronefast.models.optim.adamw`,
+#: dronefast's default); ``adam``: fastai's Learner, Recorder and its own ``Adam`` (fastai's default optimizer).
+LOOP_VARIANTS = ("fastai", "adam")
 
 #: Encoders the benchmarks offer.
 ARCH_CHOICES = ("resnet18", "resnet34", "resnet50")

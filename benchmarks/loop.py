@@ -24,13 +24,10 @@ from fastai.callback.core import Callback, CancelFitException
 from dronefast.errors import UsageError
 from dronefast.sizes import format_size
 
-from .harness import Size, load_average, machine_info, ratio
+from .harness import LOOP_VARIANTS, Size, load_average, machine_info, ratio
 
 __all__ = ["LoopBench", "LOOP_VARIANTS", "StepClock", "loop_learner", "bench_loop", "loop_summary", "loop_lines"]
 
-#: ``fastai``: fastai's Learner, Recorder and ``OptimWrapper`` around torch AdamW (:func:`dronefast.models.optim.adamw`,
-#: dronefast's default); ``adam``: fastai's Learner, Recorder and its own ``Adam`` (fastai's default optimizer).
-LOOP_VARIANTS = ("fastai", "adam")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from benchmarks.harness import (
+    LOOP_VARIANTS,
     Clock,
     PathLike,
     Size,
@@ -57,7 +58,6 @@ from benchmarks.harness import (
     resolve_device,
     split_csv,
 )
-from benchmarks.loop import LOOP_VARIANTS, LoopBench, bench_loop, loop_lines
 from benchmarks.train import Floor, checked_precision, n_total, torch_adamw_opt_func
 from dronefast.errors import UsageError
 from dronefast.sizes import format_size
@@ -477,6 +477,8 @@ def bench_overhead(settings: Optional[OverheadBench] = None, *, log: Callable[[s
 def report_lines(result: Dict[str, Any]) -> List[str]:
     """Human-readable lines of a :func:`bench_overhead` result (after the machine line)."""
     if result.get("mode") == "loop":
+        from benchmarks.loop import loop_lines  # imports fastai: not for --help
+
         return loop_lines(result)
     v, o = result["variants"], result["overhead_ms"]
     out = []
@@ -553,6 +555,7 @@ def from_args(a: argparse.Namespace, clock: Clock = time.perf_counter) -> Dict[s
     """Run :func:`bench_overhead` (or, with ``--loop``, :func:`~benchmarks.loop.bench_loop`) with the parsed options
     of :func:`add_arguments`."""
     if a.loop:
+        from benchmarks.loop import LoopBench, bench_loop
         from dronefast.cli.common import size_arg
         from dronefast.training.recipes import get_recipe
 
