@@ -37,7 +37,7 @@ from ..inference.predict_options import PredictOptions
 from ..inference.predictor import ModelLike, Predictor
 from ..landing.policy import resolve_policy
 from ..landing.safety import SafetyCheck, SafetyTally
-from ..metrics.calibration import CalibrationTally
+from ..metrics.calibration import CalibrationTally, probabilities
 from ..metrics.functional import confusion_matrix, scores_from_confusion
 from ..models.modelfile import ModelInfo, load_model, model_paths
 from ..outputs import ensure_outside, refuse_overwrite, writable_folder
@@ -103,7 +103,7 @@ class _Tally:
         right = logits.argmax(0) == truth
         truly_safe = torch.isin(truth, torch.tensor(self.safe_ids))
         for key, t in (("before", 1.0), ("after", temperature)):
-            p = torch.softmax(logits / t, 0)
+            p = probabilities([logits], t, dim=0)
             self.calibration[f"class_{key}"].add(p.max(0).values[keep], right[keep])
             self.calibration[f"safe_{key}"].add(p[self.safe_ids].sum(0)[keep], truly_safe[keep])
 
