@@ -177,14 +177,14 @@ def _outputs(folder: Path, suffix: str) -> List[Path]:
 
 
 def _check_destination(dst: Path, settings: dict, overwrite: bool) -> None:
-    """Refuse a DST prepared with other settings (or holding outputs of unknown origin) unless `overwrite`;
-    with `overwrite`, remove the earlier outputs so that DST ends up matching SRC."""
-    image_dir, mask_dir = dst / "images", dst / "masks"
-    existing = _outputs(image_dir, ".jpg") + _outputs(mask_dir, ".png")
+    """Refuse a DST prepared with other settings (or holding outputs of unknown origin) unless `overwrite`.
+    With `overwrite`, a DST that prepare made (it holds its marker) loses its earlier outputs, so that it ends up
+    matching SRC; a DST that prepare did not make loses nothing (only files of the same name are replaced)."""
     markers = [dst / n for n in (PREPARE_JSON, PARTIAL_JSON) if (dst / n).is_file()]
     if overwrite:
-        for p in existing + markers:
-            remove_file(p)
+        if markers:
+            for p in _outputs(dst / "images", ".jpg") + _outputs(dst / "masks", ".png") + markers:
+                remove_file(p)
         return
     for marker in markers:
         why = _conflict(_read_json(marker), settings)
@@ -256,8 +256,9 @@ def prepare_dataset(src: PathLike, dst: PathLike, size: Optional[Size] = None, s
         size: exact ``(height, width)`` of every prepared image and mask.
         scale: factor (0 < scale <= 1) applied to each image's own size, rounded; give `size` or `scale`.
         workers: processes (default: every core, :func:`~dronefast.data.validation.default_workers`).
-        overwrite: prepare every pair again, removing earlier outputs in `dst`, even if `dst` was prepared
-            with other settings; otherwise pairs already done are skipped.
+        overwrite: prepare every pair again, even if `dst` was prepared with other settings, removing the
+            outputs of that earlier prepare; a `dst` without ``prepare.json`` is written into and loses nothing
+            but files of the same name. Otherwise pairs already done are skipped.
         progress: show a fastprogress bar (or a callable ``wrap(iterable, total=n)``).
         kind: layout of `src` to use when several are present.
 

@@ -285,6 +285,23 @@ def test_unknown_files_in_dst_are_refused(kaggle, tmp_path):
     assert (dst / "images" / "mine.jpg").exists()
 
 
+def test_overwrite_into_a_folder_it_did_not_make_loses_nothing(kaggle, tmp_path):
+    """``--overwrite`` writes into someone else's folder; it removes only the outputs of an earlier prepare."""
+    dst = tmp_path / "out"
+    (dst / "images").mkdir(parents=True)
+    (dst / "masks").mkdir()
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(dst / "images" / "mine.jpg")
+    Image.new("L", (4, 4), 7).save(dst / "masks" / "mine.png")
+    (dst / "notes.txt").write_text("keep")
+    report = prepare_dataset(kaggle, dst, size=SIZE, overwrite=True, workers=1, progress=False)
+    assert (report.n_done, report.n_skipped) == (5, 0)
+    assert Image.open(dst / "images" / "mine.jpg").size == (4, 4) and np.array(Image.open(dst / "masks" / "mine.png")
+                                                                                 ).max() == 7
+    assert (dst / "notes.txt").read_text() == "keep"
+    assert sorted(p.name for p in (dst / "images").iterdir()) == ["000.jpg", "001.jpg", "002.jpg", "003.jpg",
+                                                                  "004.jpg", "mine.jpg"]
+
+
 def test_never_writes_inside_src(kaggle, capsys):
     before = tree_hash(kaggle)
     for dst in (kaggle, kaggle / "prepared", kaggle / "original_images"):
