@@ -71,7 +71,8 @@ def test_importing_the_command_module_keeps_the_public_function(name):
               f"from dronefast import {name} as again\nassert again is df.{name}\n"
               f"try:\n    df.{name}(no_such_setting=1)\nexcept TypeError as e:\n    print(order, '|', e)\n")
     fresh = "import sys\nfor m in [m for m in sys.modules if m.split('.')[0] == 'dronefast']:\n    del sys.modules[m]\n"
-    code = "".join(f"{fresh}order = {order!r}\n{imports.format(name=name)}{checks}" for order, imports in ORDERS.items())
+    code = "".join(f"{fresh}order = {order!r}\n{imports.format(name=name)}{checks}"
+                   for order, imports in ORDERS.items())
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     error = "TrainConfig.__init__() got an unexpected keyword argument 'no_such_setting'"

@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="scale each image by F (0 < F <= 1, e.g. 0.05), keeping its aspect")
     p.add_argument("--workers", type=at_least(1), default=None, help="processes (default: all cores)")
     p.add_argument("--overwrite", action="store_true",
-                   help="prepare every pair again, even if DST was prepared with other settings (its former outputs are "
-                        "removed; a DST that prepare did not make loses nothing)")
+                   help="prepare every pair again, even if DST was prepared with other settings (its former "
+                        "outputs are removed; a DST that prepare did not make loses nothing)")
     p.add_argument("--layout", choices=LAYOUTS, default=None, help="layout of SRC when several are present")
     p.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     return p

@@ -54,7 +54,8 @@ def test_abstention_says_why():
     spots, meta = analyse_landing(np.full((10, 10), ROOF, np.uint8), C, LandingOptions(clearance_px=2), None)
     assert meta["verdict"] == {"abstained": True, "reason": "no safe ground: no pixel of a landable class"}
     spots, meta = analyse_landing(cm, C, LandingOptions(clearance_px=8), np.ones(cm.shape, np.float32))
-    assert spots and meta["verdict"] == {"abstained": False, "reason": None} and meta["min_p_safe"] == 0.95  # the default
+    assert spots and meta["verdict"] == {"abstained": False, "reason": None}
+    assert meta["min_p_safe"] == 0.95   # the default
 
 
 def test_a_spot_checked_on_the_truth_at_full_resolution():
